@@ -1,0 +1,319 @@
+"""Coordinate conventions of napari-scalespace: the only module doing coordinate arithmetic.
+
+Scene
+    Axes are (y, x) = (array row, column), y down and x right, as in napari. The unit is the
+    scene's *shorter side*: an H x W image with S = min(H, W) spans the scene box
+    ``[0, H/S) x [0, W/S)`` (a square image is the unit square). Source pixel (r, c) covers
+    ``[r/S, (r+1)/S) x [c/S, (c+1)/S)``.
+
+View
+    ``View(zoom, cy, cx)`` is the square of side ``2**-zoom`` centred on (cy, cx); zoom 0 is a
+    view of side 1. Pixel j (0-based) of an R-pixel rendering sits at::
+
+        y_j = cy + 2**-zoom * ((j + 0.5) / R - 0.5)      (same for x with cx)
+
+    A sampling grid with sampling rate ``sr`` (samples per view side) and margin ``m`` uses the
+    same formula with R = sr for j in ``[-m, sr + m)``: ``sr + 2m`` samples of spacing
+    ``2**-zoom / sr``, the middle ``sr`` of which are the plain rendering.
+
+Pyramid
+    ``PyramidGrid(octaves, tile, extent)``: napari level i (0 = finest) shows zoom
+    ``l = octaves - i``. At zoom l the scene is tiled by views of side ``2**-l``; tile (a, b) is
+    ``View(l, (a + 0.5) / 2**l, (b + 0.5) / 2**l)`` and covers ``[a, a+1) x [b, b+1) * 2**-l``.
+    There are ``ceil(ey * 2**l) x ceil(ex * 2**l)`` tiles (the last row/column may stick out of
+    the scene), each rendered with ``tile`` pixels, so a level array has shape
+    ``(ny * tile, nx * tile)``, one pixel is ``2**-l / tile`` scene units, and napari's scale of
+    level i relative to level 0 is ``2**i``.
+
+Source resolution
+    A view at zoom l spans ``S * 2**-l`` source pixels; rendering it with R pixels matches the
+    source one-to-one at the *native zoom* ``log2(S / R)``.
+
+Only numpy and torch are used here (no Qt, no napari).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+_EPS = 1e-9  # tolerance for float round-off (tile counts, tile identification)
+
+__all__ = [
+    "PyramidGrid",
+    "TileSlice",
+    "View",
+    "native_zoom",
+    "pixel_centers",
+    "scene_extent",
+    "source_pixels_per_view",
+    "view_to_source_box",
+    "world_grid",
+]
+
+
+def _int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``, else ValueError naming ``name``."""
+    try:
+        v = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return v
+
+
+def _finite(name: str, value: object) -> float:
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a float, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class View:
+    """The square of side ``2**-zoom`` centred on scene point (cy, cx)."""
+
+    zoom: float
+    cy: float
+    cx: float
+
+    def __post_init__(self) -> None:
+        for name in ("zoom", "cy", "cx"):
+            object.__setattr__(self, name, _finite(name, getattr(self, name)))
+
+    @property
+    def side(self) -> float:
+        """Side length in scene units, ``2**-zoom``."""
+        return 2.0**-self.zoom
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(y0, x0, y1, x1)`` of the half-open box ``[y0, y1) x [x0, x1)``."""
+        h = self.side / 2
+        return (self.cy - h, self.cx - h, self.cy + h, self.cx + h)
+
+
+def pixel_centers(view: View, resolution: int, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Scene coordinates ``(ys, xs)`` (float64, length resolution + 2*margin) of the samples
+    ``j in [-margin, resolution + margin)`` of an R = ``resolution`` pixel rendering of ``view``."""
+    r = _int("resolution", resolution, 1)
+    m = _int("margin", margin, 0)
+    u = (np.arange(-m, r + m, dtype=np.float64) + 0.5) / r - 0.5
+    return view.cy + view.side * u, view.cx + view.side * u
+
+
+def world_grid(
+    zoom: torch.Tensor | float,
+    cy: torch.Tensor | float,
+    cx: torch.Tensor | float,
+    sampling_rate: int,
+    margin: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched :func:`pixel_centers`: ``(ys, xs)``, each ``[B, sampling_rate + 2*margin]``.
+
+    ``zoom``, ``cy``, ``cx`` are 1-D tensors of shape [B] (or scalars / python floats, broadcast
+    against each other). The result takes the dtype and device of the first floating-point
+    tensor argument (float32 on the CPU when there is none) and is differentiable in the inputs.
+    """
+    sr = _int("sampling_rate", sampling_rate, 1)
+    m = _int("margin", margin, 0)
+    tensors = [t for t in (zoom, cy, cx) if isinstance(t, torch.Tensor)]
+    floats = [t for t in tensors if t.is_floating_point()]
+    dtype = floats[0].dtype if floats else torch.float32
+    device = tensors[0].device if tensors else None
+    cols = []
+    for name, v in (("zoom", zoom), ("cy", cy), ("cx", cx)):
+        t = torch.as_tensor(v, dtype=dtype, device=device)
+        if t.dim() > 1:
+            raise ValueError(
+                f"{name} must be a scalar or 1-D [B] tensor, got shape {tuple(t.shape)}"
+            )
+        cols.append(t.reshape(-1, 1))
+    z, y, x = torch.broadcast_tensors(*cols)
+    u = (torch.arange(-m, sr + m, dtype=dtype, device=device) + 0.5) / sr - 0.5
+    side = torch.exp2(-z)
+    return y + side * u, x + side * u
+
+
+class TileSlice(NamedTuple):
+    """One tile's share of a level-array slice: ``block[out_rows, out_cols] =
+    tile(a, b)[rows, cols]`` where ``block`` is the requested slice of the level array."""
+
+    a: int
+    b: int
+    rows: slice
+    cols: slice
+    out_rows: slice
+    out_cols: slice
+
+
+def _split(name: str, sl: slice, length: int, tile: int) -> list[tuple[int, slice, slice]]:
+    """Cut a step-1 slice of an axis of ``length`` into (tile index, in-tile, in-output) parts."""
+    if not isinstance(sl, slice):
+        raise ValueError(f"{name} must be a slice, got {sl!r}")
+    start, stop, step = sl.indices(length)
+    if step != 1:
+        raise ValueError(f"{name} must have step 1, got {sl!r}")
+    parts = []
+    for t in range(start // tile, -(-stop // tile)) if stop > start else ():
+        lo, hi = max(start, t * tile), min(stop, (t + 1) * tile)
+        parts.append((t, slice(lo - t * tile, hi - t * tile), slice(lo - start, hi - start)))
+    return parts
+
+
+@dataclass(frozen=True)
+class PyramidGrid:
+    """napari multiscale pyramid: ``octaves + 1`` levels; level i shows zoom ``octaves - i``,
+    tiled by views of side ``2**-(octaves - i)`` rendered with ``tile`` pixels each.
+    ``extent = (ey, ex)`` is the scene box (see :func:`scene_extent`)."""
+
+    octaves: int
+    tile: int
+    extent: tuple[float, float] = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "octaves", _int("octaves", self.octaves, 0))
+        object.__setattr__(self, "tile", _int("tile", self.tile, 1))
+        try:
+            ey, ex = (float(e) for e in self.extent)
+        except (TypeError, ValueError):
+            raise ValueError(f"extent must be a pair of floats, got {self.extent!r}") from None
+        if not all(math.isfinite(e) and e > 0 for e in (ey, ex)):
+            raise ValueError(f"extent must be positive and finite, got {self.extent!r}")
+        object.__setattr__(self, "extent", (ey, ex))
+
+    @property
+    def n_levels(self) -> int:
+        return self.octaves + 1
+
+    def _level(self, level: int) -> int:
+        lv = _int("level", level, 0)
+        if lv > self.octaves:
+            raise ValueError(f"level must be <= octaves={self.octaves}, got {lv}")
+        return lv
+
+    def zoom_of_level(self, level: int) -> int:
+        return self.octaves - self._level(level)
+
+    def level_of_zoom(self, zoom: float) -> int:
+        """Inverse of :meth:`zoom_of_level`; ``zoom`` must be an integer in [0, octaves]."""
+        z = round(zoom)
+        if abs(zoom - z) > _EPS or not 0 <= z <= self.octaves:
+            raise ValueError(f"zoom must be an integer in [0, {self.octaves}], got {zoom!r}")
+        return self.octaves - z
+
+    def n_tiles(self, level: int) -> tuple[int, int]:
+        """``(ny, nx) = ceil(extent * 2**zoom)`` (round-off below 1e-9 ignored)."""
+        k = 2.0 ** self.zoom_of_level(level)
+        ny, nx = (max(1, math.ceil(e * k - _EPS)) for e in self.extent)
+        return ny, nx
+
+    def level_shape(self, level: int) -> tuple[int, int]:
+        ny, nx = self.n_tiles(level)
+        return ny * self.tile, nx * self.tile
+
+    def scale(self, level: int) -> float:
+        """napari's scale of ``level`` relative to level 0: ``2**level``."""
+        return 2.0 ** self._level(level)
+
+    def pixel_size(self, level: int) -> float:
+        """Side of one level pixel in scene units: ``2**-zoom / tile``."""
+        return 2.0 ** -self.zoom_of_level(level) / self.tile
+
+    def _tile_index(self, level: int, a: int, b: int) -> tuple[int, int, int]:
+        lv = self._level(level)
+        ny, nx = self.n_tiles(lv)
+        a, b = _int("a", a, 0), _int("b", b, 0)
+        if a >= ny or b >= nx:
+            raise ValueError(f"tile (a, b)=({a}, {b}) outside the {ny} x {nx} tiles of level {lv}")
+        return lv, a, b
+
+    def tile_view(self, level: int, a: int, b: int) -> View:
+        lv, a, b = self._tile_index(level, a, b)
+        z = self.zoom_of_level(lv)
+        k = 2.0**z
+        return View(z, (a + 0.5) / k, (b + 0.5) / k)
+
+    def view_tile(self, view: View) -> tuple[int, int, int]:
+        """``(level, a, b)`` of the tile equal to ``view`` (within ~1e-9 relative)."""
+        try:
+            level = self.level_of_zoom(view.zoom)
+        except ValueError as e:
+            raise ValueError(f"view is not a tile of this grid: {e}") from None
+        k = 2.0 ** self.zoom_of_level(level)
+        idx = []
+        for name, c, n in zip(("cy", "cx"), (view.cy, view.cx), self.n_tiles(level), strict=True):
+            u = c * k - 0.5
+            i = round(u)
+            if abs(u - i) > _EPS * max(1.0, abs(u)) or not 0 <= i < n:
+                raise ValueError(f"view is not a tile of this grid: {name}={c} at zoom {view.zoom}")
+            idx.append(i)
+        return level, idx[0], idx[1]
+
+    def tiles_covering(
+        self, level: int, y0: float, x0: float, y1: float, x1: float
+    ) -> tuple[range, range]:
+        """Tile rows and columns of ``level`` intersecting the scene region [y0,y1) x [x0,x1)."""
+        lv = self._level(level)
+        s = 2.0 ** -self.zoom_of_level(lv)
+
+        def span(lo: float, hi: float, n: int) -> range:
+            lo, hi = min(max(lo, 0.0), n * s), min(max(hi, 0.0), n * s)
+            if not hi > lo:
+                return range(0)
+            return range(math.floor(lo / s), math.ceil(hi / s))
+
+        ny, nx = self.n_tiles(lv)
+        return span(y0, y1, ny), span(x0, x1, nx)
+
+    def pixel_slice_to_tiles(self, level: int, rows: slice, cols: slice) -> list[TileSlice]:
+        """Tiles touched by ``level_array[rows, cols]`` (step-1 slices, numpy semantics) and
+        where each one's part comes from and goes to (see :class:`TileSlice`)."""
+        h, w = self.level_shape(level)
+        rr = _split("rows", rows, h, self.tile)
+        cc = _split("cols", cols, w, self.tile)
+        return [TileSlice(a, b, ra, cb, oa, ob) for a, ra, oa in rr for b, cb, ob in cc]
+
+    def parent(self, level: int, a: int, b: int) -> tuple[int, int, int]:
+        """The tile of the next coarser level (``level + 1``) containing tile (a, b)."""
+        lv, a, b = self._tile_index(level, a, b)
+        if lv == self.octaves:
+            raise ValueError(f"level {lv} is the coarsest level and has no parent")
+        return lv + 1, a // 2, b // 2
+
+
+def _shorter_side(height: int, width: int) -> int:
+    return min(_int("height", height, 1), _int("width", width, 1))
+
+
+def scene_extent(height: int, width: int) -> tuple[float, float]:
+    """Scene box ``(ey, ex) = (H/S, W/S)`` of an H x W image, S = min(H, W)."""
+    s = _shorter_side(height, width)
+    return height / s, width / s
+
+
+def view_to_source_box(view: View, height: int, width: int) -> tuple[float, float, float, float]:
+    """``(r0, c0, r1, c1)``: the view's box in source pixel coordinates (scene * S)."""
+    s = _shorter_side(height, width)
+    y0, x0, y1, x1 = view.bounds
+    return y0 * s, x0 * s, y1 * s, x1 * s
+
+
+def source_pixels_per_view(zoom: float, height: int, width: int) -> float:
+    """Source pixels across a view at ``zoom``: ``S * 2**-zoom``."""
+    return _shorter_side(height, width) * 2.0 ** -_finite("zoom", zoom)
+
+
+def native_zoom(height: int, width: int, resolution: int) -> float:
+    """Zoom at which a ``resolution``-pixel view shows one source pixel per pixel:
+    ``log2(S / resolution)``."""
+    return math.log2(_shorter_side(height, width) / _int("resolution", resolution, 1))

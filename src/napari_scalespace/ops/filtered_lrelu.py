@@ -1,0 +1,99 @@
+"""``filtered_lrelu``: the alias-free nonlinearity of the generator.
+
+For each channel: add the bias ``b``, up-sample by ``up`` with the FIR filter ``fu`` (gain
+``up**2`` so that the signal keeps its amplitude), pad by ``padding``, apply the leaky ReLU
+``lrelu(v) = v if v >= 0 else slope * v`` times ``gain``, clamp to ``[-clamp, clamp]``, filter
+with ``fd`` and keep every ``down``-th sample::
+
+    y = downfir(clamp(gain * lrelu(upfir(x + b, fu, up, padding)), clamp), fd, down)
+
+The nonlinearity runs at the higher rate so that the harmonics it creates stay below the new
+Nyquist frequency, where ``fd`` removes them before decimation. Output size per axis::
+
+    (in * up + pad0 + pad1 - (taps_u - 1) - (taps_d - 1) + (down - 1)) // down
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import dispatch
+from ._args import (
+    check_bias,
+    check_filter,
+    check_input,
+    filter_taps,
+    output_size,
+    parse_padding,
+    parse_scaling,
+)
+from ._polyphase import fir_stage, to_channels_last
+from .bias_act import bias_act
+from .upfirdn2d import upfirdn2d_ref
+
+
+def filtered_lrelu(
+    x: torch.Tensor,
+    fu: torch.Tensor | None = None,
+    fd: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int | tuple[int, ...] = 0,
+    gain: float = math.sqrt(2),
+    slope: float = 0.2,
+    clamp: float | None = None,
+    flip_filter: bool = False,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Bias, up-FIR, leaky ReLU with gain and clamp, down-FIR (see the module docstring)."""
+    x = check_input(x)
+    fu = check_filter(fu, x, "fu")
+    fd = check_filter(fd, x, "fd")
+    b = check_bias(b, x)
+    up2, down2 = parse_scaling(up, "up"), parse_scaling(down, "down")
+    pad = parse_padding(padding)
+    if clamp is not None and not clamp >= 0:
+        raise ValueError(f"clamp must be None or >= 0, got {clamp!r}")
+    (tux, tuy), (tdx, tdy) = filter_taps(fu), filter_taps(fd)
+    mid_w = output_size(x.shape[3], up2[0], 1, pad[0], pad[1], tux, "x (width)", "fu")
+    mid_h = output_size(x.shape[2], up2[1], 1, pad[2], pad[3], tuy, "y (height)", "fu")
+    output_size(mid_w, 1, down2[0], 0, 0, tdx, "x (width)", "fd")
+    output_size(mid_h, 1, down2[1], 0, 0, tdy, "y (height)", "fd")
+    args = (x, fu, fd, b, up2, down2, pad, float(gain), float(slope), clamp, flip_filter)
+    if dispatch.resolve(impl, x) == "ref":
+        return filtered_lrelu_ref(*args)
+    return filtered_lrelu_fast(*args)
+
+
+def filtered_lrelu_ref(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
+    """The specification: bias_act, upfirdn2d, bias_act, upfirdn2d."""
+    x = bias_act(x, b, impl="ref")
+    x = upfirdn2d_ref(x, fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="ref")
+    return upfirdn2d_ref(x, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=1.0)
+
+
+def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
+    """Polyphase up-FIR, in-place nonlinearity, decimating down-FIR, all channels-last.
+
+    The clamp is symmetric, so ``clamp(g lrelu(v), c) = g clamp(lrelu(v), c / |g|)`` and the
+    gain is folded into ``fd`` (one pass less over the up-sampled tensor).
+    """
+    y = to_channels_last(x)
+    if b is not None:
+        y = y + b.reshape(1, -1, 1, 1)
+    y = fir_stage(y, fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
+    limit = None if clamp is None or gain == 0 else clamp / abs(gain)
+    if torch.is_grad_enabled() and y.requires_grad:
+        y = F.leaky_relu(y, slope)
+        if limit is not None:
+            y = y.clamp(-limit, limit)
+    else:
+        F.leaky_relu_(y, slope)
+        if limit is not None:
+            y.clamp_(-limit, limit)
+    return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)

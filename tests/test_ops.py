@@ -1,0 +1,228 @@
+"""The ops: ``fast`` equals the ``ref`` specification, both have correct gradients, the spec is
+the documented formula, and bad arguments are rejected with a message naming them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from napari_scalespace.ops import bias_act, filtered_lrelu, upfirdn2d
+from napari_scalespace.ops.bias_act import ACTIVATIONS
+
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+FACTORS = st.sampled_from([1, 2, 4])
+
+
+def assert_matches(fast: torch.Tensor, ref: torch.Tensor) -> None:
+    """fast == ref to TOL relative to the output's magnitude."""
+    assert fast.shape == ref.shape
+    scale = max(ref.abs().max().item(), 1e-30)
+    err = (fast - ref).abs().max().item() / scale
+    assert err <= TOL[ref.dtype], f"relative error {err:.3g}"
+
+
+@st.composite
+def upfirdn_case(draw):
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    up, down = draw(FACTORS), draw(FACTORS)
+    radial = draw(st.booleans())
+    taps = draw(st.integers(1, 9))
+    f_shape = (taps, draw(st.integers(1, 9))) if radial else (taps,)
+    tx, ty = (f_shape[1], f_shape[0]) if radial else (taps, taps)
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    pads = [draw(st.integers(-3, 8)) for _ in range(4)]  # x0, x1, y0, y1
+    pads[1] += max(0, tx - (w * up + pads[0] + pads[1]))  # the filter must fit
+    pads[3] += max(0, ty - (h * up + pads[2] + pads[3]))
+    seed = draw(st.integers(0, 2**16))
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, generator=g,
+                    dtype=dtype)
+    f = torch.randn(f_shape, generator=g, dtype=dtype)
+    kwargs = dict(up=up, down=down, padding=tuple(pads), flip_filter=draw(st.booleans()),
+                  gain=draw(st.sampled_from([1.0, 4.0, -0.5])))
+    return x, f, kwargs
+
+
+@settings(max_examples=150, deadline=None)
+@given(upfirdn_case())
+def test_upfirdn2d_fast_matches_ref(case):
+    x, f, kwargs = case
+    assert_matches(upfirdn2d(x, f, impl="fast", **kwargs), upfirdn2d(x, f, impl="ref", **kwargs))
+
+
+@st.composite
+def flrelu_case(draw):
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    up, down = draw(FACTORS), draw(FACTORS)
+    tu = draw(st.integers(1, 8)) if up == 1 else draw(st.integers(up, 4 * up))
+    td = draw(st.integers(1, 8))
+    radial_u, radial_d = draw(st.booleans()), draw(st.booleans())
+    h, w = draw(st.integers(2, 8)), draw(st.integers(2, 8))
+    base = tu + td
+    pads = tuple(base + draw(st.integers(-3, 3)) for _ in range(4))
+    seed = draw(st.integers(0, 2**16))
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, generator=g,
+                    dtype=dtype)
+    fu = torch.randn((tu, tu) if radial_u else (tu,), generator=g, dtype=dtype)
+    fd = torch.randn((td, td) if radial_d else (td,), generator=g, dtype=dtype)
+    b = torch.randn(x.shape[1], generator=g, dtype=dtype) if draw(st.booleans()) else None
+    clamp = draw(st.sampled_from([None, 0.5, 3.0]))
+    kwargs = dict(b=b, up=up, down=down, padding=pads, clamp=clamp,
+                  gain=draw(st.sampled_from([math.sqrt(2), 1.0, -1.5])),
+                  slope=draw(st.sampled_from([0.2, 0.0, 1.3])), flip_filter=draw(st.booleans()))
+    return x, fu, fd, kwargs
+
+
+@settings(max_examples=150, deadline=None)
+@given(flrelu_case())
+def test_filtered_lrelu_fast_matches_ref(case):
+    x, fu, fd, kwargs = case
+    fast = filtered_lrelu(x, fu, fd, impl="fast", **kwargs)
+    assert_matches(fast, filtered_lrelu(x, fu, fd, impl="ref", **kwargs))
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("clamp", [None, 0.7])
+def test_bias_act_fast_matches_ref(act, dtype, clamp):
+    x = torch.randn(2, 5, 3, 4, dtype=dtype)
+    b = torch.randn(5, dtype=dtype)
+    ref = bias_act(x, b, act=act, clamp=clamp, impl="ref")
+    assert_matches(bias_act(x, b, act=act, clamp=clamp, impl="fast"), ref)
+    with torch.no_grad():  # the in-place path
+        assert_matches(bias_act(x, b, act=act, clamp=clamp, impl="fast"), ref)
+
+
+def test_bias_act_is_the_documented_formula():
+    x = torch.randn(3, 4, 5, dtype=torch.float64)
+    b = torch.randn(5, dtype=torch.float64)
+    v = x + b
+    want = (torch.where(v >= 0, v, 0.2 * v) * math.sqrt(2)).clamp(-1, 1)
+    for impl in ("ref", "fast"):
+        got = bias_act(x, b, dim=2, act="lrelu", clamp=1.0, impl=impl)
+        torch.testing.assert_close(got, want)
+
+
+def scipy_separable(x: np.ndarray, f: np.ndarray, up: int, down: int) -> np.ndarray:
+    """Full zero-insert/convolve/decimate (scipy.signal.upfirdn) along x, then y."""
+    rows = np.stack([scipy.signal.upfirdn(f, r, up, down) for r in x])
+    return np.stack([scipy.signal.upfirdn(f, c, up, down) for c in rows.T]).T
+
+
+@pytest.mark.parametrize(("up", "down", "taps"), [(1, 1, 3), (2, 1, 4), (1, 2, 5), (4, 2, 8),
+                                                  (2, 4, 7), (3, 1, 6)])
+def test_upfirdn2d_ref_is_scipy_upfirdn(up, down, taps):
+    # padding (taps-1, taps-up) turns the spec into the full convolution scipy computes
+    rng = np.random.default_rng(up * 10 + down)
+    x, f = rng.standard_normal((7, 9)), rng.standard_normal(taps)
+    p0, p1 = taps - 1, taps - up
+    for impl in ("ref", "fast"):
+        got = upfirdn2d(torch.from_numpy(x)[None, None], torch.from_numpy(f), up=up, down=down,
+                        padding=(p0, p1, p0, p1), gain=up**2, impl=impl)[0, 0].numpy()
+        np.testing.assert_allclose(got, scipy_separable(x, f * up, up, down), rtol=1e-10,
+                                   atol=1e-12)
+
+
+def test_filtered_lrelu_is_the_documented_composition():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 2, 6, 5, generator=g, dtype=torch.float64)
+    fu, fd = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(4, generator=g,
+                                                                            dtype=torch.float64)
+    b = torch.randn(2, generator=g, dtype=torch.float64)
+    v = upfirdn2d(x + b[None, :, None, None], fu, up=2, padding=5, gain=4)
+    want = upfirdn2d((torch.where(v >= 0, v, 0.2 * v) * 1.5).clamp(-2, 2), fd, down=2)
+    for impl in ("ref", "fast"):
+        got = filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=5, gain=1.5, clamp=2.0,
+                             impl=impl)
+        torch.testing.assert_close(got, want)
+
+
+def test_output_sizes_follow_the_formulas():
+    x = torch.randn(1, 1, 10, 7)
+    y = upfirdn2d(x, torch.ones(5), up=2, down=3, padding=(1, 2, 3, 4))
+    assert y.shape[-2:] == ((10 * 2 + 7 - 5 + 3) // 3, (7 * 2 + 3 - 5 + 3) // 3)
+    z = filtered_lrelu(x, torch.ones(4), torch.ones(3), up=2, down=2, padding=(2, 3, 4, 5))
+    assert z.shape[-2:] == ((20 + 9 - 3 - 2 + 1) // 2, (14 + 5 - 3 - 2 + 1) // 2)
+
+
+@pytest.mark.parametrize("impl", ["ref", "fast"])
+@pytest.mark.parametrize(("up", "down", "radial"), [(1, 1, False), (2, 1, False), (1, 2, True),
+                                                    (2, 2, False), (4, 2, True)])
+def test_upfirdn2d_gradients(impl, up, down, radial):
+    g = torch.Generator().manual_seed(up + 3 * down)
+    x = torch.randn(1, 2, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    f = torch.randn((4, 3) if radial else (4,), generator=g, dtype=torch.float64)
+    fn = lambda t: upfirdn2d(t, f, up=up, down=down, padding=(2, 1, 3, 0), impl=impl)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("impl", ["ref", "fast"])
+@pytest.mark.parametrize(("up", "down", "clamp"), [(2, 2, None), (4, 2, 1.0), (1, 1, None),
+                                                   (2, 1, 2.0)])
+def test_filtered_lrelu_gradients(impl, up, down, clamp):
+    g = torch.Generator().manual_seed(up + 5 * down)
+    x = torch.randn(1, 2, 5, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
+    fu = torch.randn(2 * up, generator=g, dtype=torch.float64)
+    fd = torch.randn(4, 4, generator=g, dtype=torch.float64)
+
+    def fn(t, bias):
+        return filtered_lrelu(t, fu, fd, bias, up=up, down=down, padding=4, clamp=clamp,
+                              impl=impl)
+
+    assert torch.autograd.gradcheck(fn, (x, b))
+
+
+@pytest.mark.parametrize("impl", ["ref", "fast"])
+@pytest.mark.parametrize("act", ["lrelu", "tanh", "swish"])
+def test_bias_act_gradients(impl, act):
+    x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t, c: bias_act(t, c, act=act, impl=impl), (x, b))
+
+
+X = torch.zeros(1, 1, 8, 8)
+BAD_ARGUMENTS = [
+    ("x", lambda: upfirdn2d(torch.zeros(1, 8, 8), torch.ones(3))),
+    ("x", lambda: upfirdn2d(torch.zeros(1, 1, 8, 8, dtype=torch.int32), torch.ones(3))),
+    ("x", lambda: filtered_lrelu(torch.zeros(8, 8))),
+    ("f", lambda: upfirdn2d(X, torch.ones(12))),
+    ("f", lambda: upfirdn2d(X, torch.ones(2, 2, 2))),
+    ("f", lambda: upfirdn2d(X, torch.ones(3, dtype=torch.int64))),
+    ("up", lambda: upfirdn2d(X, torch.ones(3), up=0)),
+    ("down", lambda: upfirdn2d(X, torch.ones(3), down=-1)),
+    ("padding", lambda: upfirdn2d(X, torch.ones(3), padding=(1, 2, 3))),
+    ("fu", lambda: filtered_lrelu(X, fu=torch.ones(30), up=2)),
+    ("fd", lambda: filtered_lrelu(X, fd=torch.ones(9))),
+    ("fd", lambda: filtered_lrelu(X, fd=torch.ones(3, 3, 3))),
+    ("up", lambda: filtered_lrelu(X, up=0)),
+    ("b", lambda: filtered_lrelu(X, b=torch.ones(2))),
+    ("clamp", lambda: filtered_lrelu(X, clamp=-1.0)),
+    ("act", lambda: bias_act(X, act="gelu2")),
+    ("dim", lambda: bias_act(X, torch.ones(8), dim=4)),
+    ("impl", lambda: upfirdn2d(X, torch.ones(3), impl="cuda")),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), BAD_ARGUMENTS)
+def test_bad_arguments_raise_value_error_naming_them(name, call):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()
+
+
+def test_triton_request_falls_back_to_fast_with_one_warning(recwarn):
+    from napari_scalespace.ops import dispatch
+
+    dispatch._warned.clear()
+    x, f = torch.randn(1, 2, 6, 6), torch.ones(3) / 3
+    want = upfirdn2d(x, f, impl="ref")
+    for _ in range(3):
+        assert_matches(upfirdn2d(x, f, impl="triton"), want)
+    assert len([w for w in recwarn if "Triton" in str(w.message)]) == 1
