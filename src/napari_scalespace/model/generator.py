@@ -1,0 +1,115 @@
+"""The generator: renders any batch of views ``(zoom, cy, cx)`` of the scale space of ``z``.
+
+``Generator(cfg)(z, zoom, cy, cx)`` -> ``[B, channels, R, R]``: the mapping network turns ``z``
+into ``w``; the input canvas is the Fourier features of canvas 0 mixed by a learned matrix; the
+synthesis layers refine it canvas by canvas (appending the features assigned to each canvas),
+and ToRGB gives the image. Nothing but the features depends on the view, so two overlapping
+views of the same ``z`` render the same scene where they overlap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..geometry import View
+from .config import GeneratorConfig
+from .fourier import FourierFeatures
+from .mapping import MappingNetwork
+from .schedule import layer_specs, transitions
+from .synthesis import SynthesisLayer
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: GeneratorConfig, impl: str = "auto", feature_seed: int = 0) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.specs = layer_specs(cfg)
+        self.transitions = transitions(cfg)
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers)
+        self.features = FourierFeatures(cfg, self.specs, seed=feature_seed)
+        counts = self.features.counts
+        n0 = counts[0]
+        if n0 == 0:
+            raise ValueError("no Fourier feature is low enough for the input canvas: "
+                             "raise num_features")
+        self.input_weight = nn.Parameter(torch.randn(self.specs[0].channels, n0))
+        layers = []
+        channels = self.specs[0].channels
+        for t in self.transitions:
+            prev = self.specs[t.index - 1]
+            cur = self.specs[-1] if t.is_torgb else self.specs[t.index]
+            layers.append(SynthesisLayer(cfg, prev, cur, t, channels, impl=impl))
+            if not t.is_torgb:
+                channels = cur.channels + counts[t.index]
+        self.layers = nn.ModuleList(layers)
+        self._plans: dict[int, tuple] = {0: (self.specs, self.transitions)}
+
+    def plan(self, extra: int) -> tuple[list, list]:
+        """(canvases, transitions) for canvases widened by ``extra`` output pixels per side."""
+        if extra not in self._plans:
+            self._plans[extra] = (layer_specs(self.cfg, extra), transitions(self.cfg, extra))
+        return self._plans[extra]
+
+    @property
+    def impl(self) -> str:
+        return self.layers[0].impl
+
+    def set_impl(self, impl: str) -> None:
+        for layer in self.layers:
+            layer.impl = impl
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        zoom: torch.Tensor,
+        cy: torch.Tensor,
+        cx: torch.Tensor,
+        psi: float = 1.0,
+        update_emas: bool = False,
+        extra: int = 0,
+    ) -> torch.Tensor:
+        """Render ``[B, C, R, R]``; with ``extra > 0`` every canvas is widened by ``extra``
+        output pixels per side and the central R x R is returned (seamless tiles)."""
+        B = z.shape[0]
+        specs, plan = self.plan(int(extra))
+        zoom, cy, cx = (torch.as_tensor(v, dtype=torch.float32, device=z.device).reshape(-1)
+                        .expand(B) for v in (zoom, cy, cx))
+        w = self.mapping(z, psi=psi, update_w_avg=update_emas)
+        feats = self.features(specs[0], 0, zoom, cy, cx)
+        weight = self.input_weight / math.sqrt(feats.shape[1])
+        x = torch.nn.functional.conv2d(feats, weight[:, :, None, None])
+        for layer, t in zip(self.layers, plan, strict=True):
+            x = layer(x, w, t.padding, update_emas=update_emas)
+            if not t.is_torgb and self.features.counts[t.index]:
+                f = self.features(specs[t.index], t.index, zoom, cy, cx, dtype=x.dtype)
+                x = torch.cat([x, f.contiguous(memory_format=torch.channels_last)], 1)
+        if extra:
+            R = self.cfg.resolution
+            m = (x.shape[-1] - R) // 2
+            x = x[:, :, m:m + R, m:m + R]
+        return x * self.cfg.output_scale
+
+    @torch.inference_mode()
+    def render(self, views: list[View], seed: int | None = 0, z: torch.Tensor | None = None,
+               psi: float = 1.0, extra: int = 0) -> torch.Tensor:
+        """Render views (all of one scale space) to ``[len(views), C, R, R]`` in [-1, 1]-ish."""
+        device = self.input_weight.device
+        if z is None:
+            z = latent(self.cfg.z_dim, seed, device)
+        z = z.reshape(1, -1).expand(len(views), -1)
+        zoom = torch.tensor([v.zoom for v in views], device=device)
+        cy = torch.tensor([v.cy for v in views], device=device)
+        cx = torch.tensor([v.cx for v in views], device=device)
+        return self(z, zoom, cy, cx, psi=psi, extra=extra)
+
+
+def latent(z_dim: int, seed: int | None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The latent of scale space ``seed`` (``None``: the fixed latent of pseudo-reconstruction,
+    all zeros... normalised to the mean direction)."""
+    if seed is None:
+        return torch.zeros(z_dim, device=device)
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(z_dim, generator=g).to(device)

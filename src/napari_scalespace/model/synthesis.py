@@ -1,0 +1,97 @@
+"""The alias-free synthesis network: canvases of world coordinates, from coarse to fine.
+
+Layer i takes canvas i-1 (``size_{i-1}`` samples at ``rate_{i-1}``), applies a modulated
+convolution (weights scaled per input channel by the style ``s = affine(w)`` and demodulated
+per output channel, ``d_o = 1 / sqrt(sum_{i,k} (W_oik s_i)^2)``) and the filtered leaky ReLU of
+its :class:`~.schedule.Transition`, which lands exactly on canvas i (both centred on the view).
+The Fourier features assigned to canvas i are then appended as extra channels. ToRGB is a
+modulated 1x1 convolution without demodulation.
+
+The modulated convolution uses the form that is cheapest for the batch: at batch 1 the style
+and demodulation are folded into the weights (one plain convolution); for larger batches the
+input is scaled per sample, convolved with the shared weights and the output scaled (the same
+maths without per-sample weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import filtered_lrelu, lowpass_filter
+from .config import GeneratorConfig
+from .layers import EqualizedLinear
+from .schedule import LayerSpec, Transition
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool = True,
+    input_gain: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Convolve ``x [B, I, H, W]`` with ``weight [O, I, k, k]`` modulated by ``styles [B, I]``,
+    demodulated per output channel, and scaled by ``input_gain`` (as if applied to ``x``)."""
+    B, O = x.shape[0], weight.shape[0]
+    if demodulate:
+        out_scale = (weight.square().sum([2, 3]) @ styles.square().T + 1e-8).rsqrt().T  # [B, O]
+    else:
+        out_scale = torch.ones(B, O, dtype=x.dtype, device=x.device)
+    if input_gain is not None:
+        out_scale = out_scale * input_gain
+    if B == 1:
+        w = weight * styles.reshape(1, -1, 1, 1) * out_scale.reshape(-1, 1, 1, 1)
+        return F.conv2d(x, w)
+    x = F.conv2d(x * styles.reshape(B, -1, 1, 1), weight)
+    return x * out_scale.reshape(B, -1, 1, 1)
+
+
+class SynthesisLayer(nn.Module):
+    def __init__(self, cfg: GeneratorConfig, prev: LayerSpec, cur: LayerSpec, t: Transition,
+                 in_channels: int, impl: str = "auto") -> None:
+        super().__init__()
+        self.t, self.impl, self.conv_clamp = t, impl, cfg.conv_clamp
+        out_channels = cfg.channels if t.is_torgb else cur.channels
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.affine = EqualizedLinear(cfg.w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, t.kernel, t.kernel))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+        tmp = prev.rate * t.up
+        fu = _design(t.taps_up, prev.cutoff, prev.half_width, tmp)
+        fd = _design(t.taps_down, cur.cutoff, cur.half_width, tmp, radial=t.radial_down)
+        self.register_buffer("fu", fu, persistent=False)
+        self.register_buffer("fd", fd, persistent=False)
+        self.weight_gain = 1 / math.sqrt(in_channels * t.kernel**2)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int, int, int],
+                update_emas: bool = False):
+        if update_emas:
+            with torch.no_grad():
+                self.magnitude_ema.lerp_(x.detach().float().square().mean(), 1 - 0.999)
+        styles = self.affine(w)
+        if self.t.is_torgb:
+            styles = styles * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.t.is_torgb,
+                             input_gain=self.magnitude_ema.rsqrt())
+        t = self.t
+        gain, slope = (1.0, 1.0) if t.is_torgb else (math.sqrt(2), 0.2)
+        return filtered_lrelu(x, self.fu, self.fd, self.bias.to(x.dtype), up=t.up, down=t.down,
+                              padding=padding, gain=gain, slope=slope, clamp=self.conv_clamp,
+                              impl=self.impl)
+
+    def extra_repr(self) -> str:
+        t = self.t
+        return (f"in={self.in_channels}, out={self.out_channels}, k={t.kernel}, up={t.up}, "
+                f"down={t.down}, taps={t.taps_up}/{t.taps_down}")
+
+
+def _design(taps: int, cutoff: float, half_width: float, fs: float,
+            radial: bool = False) -> torch.Tensor | None:
+    if taps == 1:
+        return None
+    return lowpass_filter(taps, cutoff=cutoff, width=half_width * 2, fs=fs, radial=radial)
