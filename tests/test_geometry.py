@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from napari_scalespace.geometry import (
     PyramidGrid,
     View,
+    inside_centre_range,
     native_zoom,
     pixel_centers,
     scene_extent,
+    source_pixel_edges,
     source_pixels_per_view,
     view_to_source_box,
     world_grid,
@@ -353,5 +355,70 @@ BAD = {
 
 @pytest.mark.parametrize(("name", "call"), [(n, c) for n, calls in BAD.items() for c in calls])
 def test_bad_arguments_raise_value_error_naming_the_argument(name, call):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+# --- footprints and views inside the scene ------------------------------------------------------
+
+
+@given(views, resolutions, sizes, sizes)
+def test_source_pixel_edges_span_the_view_box_with_pixel_centres_as_midpoints(view, r, h, w):
+    ye, xe = source_pixel_edges(view.zoom, view.cy, view.cx, r, h, w)
+    assert ye.shape == xe.shape == (r + 1,)
+    r0, c0, r1, c1 = view_to_source_box(view, h, w)
+    scale = min(h, w) * max(1.0, view.side, abs(view.cy), abs(view.cx))
+    np.testing.assert_allclose([ye[0], xe[0], ye[-1], xe[-1]], [r0, c0, r1, c1], atol=1e-9 * scale)
+    ys, xs = pixel_centers(view, r)
+    s = min(h, w)
+    np.testing.assert_allclose((ye[1:] + ye[:-1]) / 2, s * ys, atol=1e-9 * scale)
+    np.testing.assert_allclose((xe[1:] + xe[:-1]) / 2, s * xs, atol=1e-9 * scale)
+    np.testing.assert_allclose(np.diff(ye), source_pixels_per_view(view.zoom, h, w) / r, rtol=1e-9)
+
+
+@given(st.lists(views, min_size=1, max_size=5), resolutions, sizes, sizes)
+def test_source_pixel_edges_broadcast_over_a_batch_of_views(vs, r, h, w):
+    z, cy, cx = (np.array([getattr(v, k) for v in vs]) for k in ("zoom", "cy", "cx"))
+    ye, xe = source_pixel_edges(z, cy, cx, r, h, w)
+    assert ye.shape == xe.shape == (len(vs), r + 1)
+    for i, v in enumerate(vs):
+        y1, x1 = source_pixel_edges(v.zoom, v.cy, v.cx, r, h, w)
+        np.testing.assert_array_equal(ye[i], y1)
+        np.testing.assert_array_equal(xe[i], x1)
+
+
+@given(st.floats(0.0, 12.0), sizes, sizes, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_views_with_centres_in_inside_centre_range_lie_inside_the_scene(zoom, h, w, u, v):
+    ey, ex = scene_extent(h, w)
+    y_lo, y_hi, x_lo, x_hi = inside_centre_range(zoom, (ey, ex))
+    assert y_lo <= y_hi and x_lo <= x_hi  # a view of zoom >= 0 fits in a scene of short side 1
+    view = View(zoom, y_lo + u * (y_hi - y_lo), x_lo + v * (x_hi - x_lo))
+    y0, x0, y1, x1 = view.bounds
+    tol = 1e-12 * max(ey, ex)
+    assert y0 >= -tol and x0 >= -tol and y1 <= ey + tol and x1 <= ex + tol
+    # the range is tight: its ends put the view against the scene's edges
+    assert View(zoom, y_lo, x_lo).bounds[:2] == pytest.approx((0.0, 0.0), abs=tol)
+    assert View(zoom, y_hi, x_hi).bounds[2:] == pytest.approx((ey, ex), rel=1e-12)
+
+
+def test_inside_centre_range_is_empty_for_a_view_larger_than_the_scene():
+    y_lo, y_hi, _, _ = inside_centre_range(np.array([-1.0, 0.0]), (1.0, 2.0))
+    np.testing.assert_allclose(y_lo, [1.0, 0.5])
+    assert y_hi[0] < y_lo[0] and y_hi[1] == y_lo[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("zoom", lambda: source_pixel_edges(math.inf, 0.0, 0.0, 4, 8, 8)),
+        ("cx", lambda: source_pixel_edges(0.0, 0.0, np.array([0.0, math.nan]), 4, 8, 8)),
+        ("resolution", lambda: source_pixel_edges(0.0, 0.0, 0.0, 0, 8, 8)),
+        ("height", lambda: source_pixel_edges(0.0, 0.0, 0.0, 4, 0, 8)),
+        ("zoom", lambda: inside_centre_range(math.nan, (1.0, 1.0))),
+        ("extent", lambda: inside_centre_range(0.0, (1.0, -2.0))),
+        ("extent", lambda: inside_centre_range(0.0, 3.0)),
+    ],
+)
+def test_footprint_helpers_reject_bad_arguments_naming_them(name, call):
     with pytest.raises(ValueError, match=name):
         call()

@@ -27,7 +27,13 @@ Pyramid
 
 Source resolution
     A view at zoom l spans ``S * 2**-l`` source pixels; rendering it with R pixels matches the
-    source one-to-one at the *native zoom* ``log2(S / R)``.
+    source one-to-one at the *native zoom* ``log2(S / R)``. Pixel j of an R-pixel rendering
+    covers the *footprint* between source-pixel edges ``e_j`` and ``e_{j+1}``, where
+    ``e_j = S * (c + 2**-l * (j / R - 0.5))``, j = 0..R (:func:`source_pixel_edges`).
+
+Views inside the scene
+    A view lies inside the scene box iff its centre is in
+    ``[s/2, ey - s/2] x [s/2, ex - s/2]`` with ``s = 2**-zoom`` (:func:`inside_centre_range`).
 
 Only numpy and torch are used here (no Qt, no napari).
 """
@@ -48,9 +54,11 @@ __all__ = [
     "PyramidGrid",
     "TileSlice",
     "View",
+    "canvas_offsets",
     "native_zoom",
     "pixel_centers",
     "scene_extent",
+    "source_pixel_edges",
     "source_pixels_per_view",
     "view_to_source_box",
     "world_grid",
@@ -139,9 +147,23 @@ def world_grid(
             )
         cols.append(t.reshape(-1, 1))
     z, y, x = torch.broadcast_tensors(*cols)
-    u = (torch.arange(-m, sr + m, dtype=dtype, device=device) + 0.5) / sr - 0.5
+    u = canvas_offsets(sr, m, dtype=dtype, device=device)
     side = torch.exp2(-z)
     return y + side * u, x + side * u
+
+
+def canvas_offsets(
+    sampling_rate: int,
+    margin: int = 0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Sample positions of a canvas relative to the view centre, in units of the view side:
+    ``u_j = (j + 0.5)/sr - 0.5`` for j in ``[-margin, sr + margin)`` (world = c + 2**-zoom * u).
+    """
+    sr = _int("sampling_rate", sampling_rate, 1)
+    m = _int("margin", margin, 0)
+    return (torch.arange(-m, sr + m, dtype=dtype, device=device) + 0.5) / sr - 0.5
 
 
 class TileSlice(NamedTuple):
@@ -317,3 +339,54 @@ def native_zoom(height: int, width: int, resolution: int) -> float:
     """Zoom at which a ``resolution``-pixel view shows one source pixel per pixel:
     ``log2(S / resolution)``."""
     return math.log2(_shorter_side(height, width) / _int("resolution", resolution, 1))
+
+
+def source_pixel_edges(
+    zoom: np.ndarray | float,
+    cy: np.ndarray | float,
+    cx: np.ndarray | float,
+    resolution: int,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Footprint edges of an R = ``resolution`` pixel rendering in source pixel coordinates.
+
+    ``(ye, xe)``, float64 arrays of shape ``[..., R + 1]`` (``...`` = the broadcast shape of
+    ``zoom``, ``cy``, ``cx``)::
+
+        e_j = S * (c + 2**-zoom * (j / R - 0.5)),   j = 0..R,   S = min(H, W)
+
+    Rendered pixel j covers ``[e_j, e_{j+1})``: ``e_0`` and ``e_R`` are the view's box
+    (:func:`view_to_source_box`), the midpoints are ``S *`` :func:`pixel_centers`.
+    """
+    r = _int("resolution", resolution, 1)
+    s = _shorter_side(height, width)
+    z, y, x = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (zoom, cy, cx)))
+    for name, v in (("zoom", z), ("cy", y), ("cx", x)):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be finite, got {v!r}")
+    u = np.arange(r + 1, dtype=np.float64) / r - 0.5
+    side = np.exp2(-z)[..., None]
+    return s * (y[..., None] + side * u), s * (x[..., None] + side * u)
+
+
+def inside_centre_range(
+    zoom: np.ndarray | float, extent: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(y_lo, y_hi, x_lo, x_hi)``: the centres for which a view at ``zoom`` lies inside the
+    scene box ``[0, ey) x [0, ex)``: ``c in [s/2, e - s/2]`` per axis, ``s = 2**-zoom``.
+
+    Arrays (float64) of the shape of ``zoom``; the range is empty (``lo > hi``) on an axis
+    shorter than the view.
+    """
+    z = np.asarray(zoom, dtype=np.float64)
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"zoom must be finite, got {zoom!r}")
+    try:
+        ey, ex = (float(e) for e in extent)
+    except (TypeError, ValueError):
+        raise ValueError(f"extent must be a pair of floats, got {extent!r}") from None
+    if not all(math.isfinite(e) and e > 0 for e in (ey, ex)):
+        raise ValueError(f"extent must be positive and finite, got {extent!r}")
+    half = np.exp2(-z) / 2
+    return half, ey - half, half.copy(), ex - half

@@ -1,0 +1,208 @@
+"""Training views: random real patches over octaves, scenes and positions.
+
+One :meth:`PatchDataset.draw` of B patches:
+
+1. octave ``k`` from the progressive schedule (:mod:`.sampler`) at training progress kimg;
+2. zoom ``l`` uniform in ``[k, k + 1)``;
+3. scene uniform over the sources (one source = pseudo-reconstruction of one scale space,
+   many = generation mode, a scene per image);
+4. centre uniform over the centres for which the whole view lies inside that scene
+   (:func:`geometry.inside_centre_range`; a zoom-0 view fits the shorter side exactly);
+5. the patch, area-resampled (:mod:`.patches`).
+
+The views are rounded to float32 (the dtype of the returned tensors) *before* cutting, so
+``images[i]`` is exactly the view ``(zoom[i], cy[i], cx[i])``.
+
+Speed: a coarse view covers up to S x S source pixels, so cutting it directly reads them all.
+The dataset therefore keeps a summed-area table (:class:`.IntegralImage`, float64,
+``8 * C * (H+1) * (W+1)`` bytes) per source while their total fits ``table_bytes``
+(default 1 GiB: one RGB image up to about 6,500 x 6,500), built on the scene's first draw;
+a patch then costs O(R^2) whatever its zoom, with the same values as :func:`.cut_patch`. Sources
+beyond the budget are cut directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from ..geometry import (
+    View,
+    inside_centre_range,
+    native_zoom,
+    scene_extent,
+    source_pixel_edges,
+)
+from .integral import IntegralImage
+from .patches import area_patch
+from .sampler import OctaveSampler, OctaveSchedule
+from .sources import ImageSource, open_source
+
+__all__ = ["Batch", "PatchDataset"]
+
+_OCTAVE_TOLERANCE = 1e-6
+
+
+class Batch(NamedTuple):
+    """A batch of real patches and their views."""
+
+    images: torch.Tensor  # [B, C, R, R] float32 in [-1, 1]
+    zoom: torch.Tensor  # [B] float32, in [octave, octave + 1)
+    cy: torch.Tensor  # [B] float32, scene units
+    cx: torch.Tensor  # [B] float32
+    scene: torch.Tensor  # [B] int64, index into the dataset's sources
+    octave: torch.Tensor  # [B] int64, floor(zoom)
+
+
+def max_octaves(height: int, width: int, resolution: int) -> int:
+    """The most octaves an H x W image resolves at ``resolution`` px: the finest view
+    (zoom = octaves) must still span >= resolution source pixels,
+    ``octaves <= native_zoom(H, W, R)`` (+ 1e-6 round-off)."""
+    return math.floor(native_zoom(height, width, resolution) + _OCTAVE_TOLERANCE)
+
+
+class PatchDataset:
+    """Random training views of ``sources`` (see the module docstring).
+
+    ``sources``: ImageSources (or anything :func:`open_source` opens), all with the same
+    number of channels. ``octaves`` >= 1, ``resolution`` R >= 1 px, ``seed`` for the random
+    generators (or a ``np.random.Generator`` to draw everything from), ``schedule`` (default ``OctaveSchedule(octaves)``), ``table_bytes`` the memory
+    budget of the summed-area tables (0 = always cut directly).
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[ImageSource | Any],
+        octaves: int,
+        resolution: int,
+        seed: int | np.random.Generator | None = None,
+        schedule: OctaveSchedule | None = None,
+        table_bytes: int = 1 << 30,
+    ) -> None:
+        if isinstance(octaves, bool) or not isinstance(octaves, int | np.integer):
+            raise ValueError(f"octaves must be an integer, got {octaves!r}")
+        if octaves < 1:
+            raise ValueError(f"octaves must be >= 1, got {octaves}")
+        if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer):
+            raise ValueError(f"resolution must be an integer, got {resolution!r}")
+        if resolution < 1:
+            raise ValueError(f"resolution must be >= 1, got {resolution}")
+        if isinstance(sources, ImageSource | str) or not isinstance(sources, Sequence):
+            raise ValueError("sources must be a list of images (one per scene)")
+        if len(sources) == 0:
+            raise ValueError("sources must not be empty")
+        self.sources = [open_source(s) for s in sources]
+        self.octaves, self.resolution = int(octaves), int(resolution)
+        self._validate()
+        self.schedule = schedule if schedule is not None else OctaveSchedule(self.octaves)
+        if self.schedule.octaves != self.octaves:
+            raise ValueError(
+                f"schedule has {self.schedule.octaves} octaves, the dataset {self.octaves}"
+            )
+        if isinstance(seed, np.random.Generator):  # the caller owns (and checkpoints) the rng
+            self.rng = seed
+            self.sampler = OctaveSampler(self.schedule, seed)
+        else:
+            octave_seed, view_seed = np.random.SeedSequence(seed).spawn(2)
+            self.sampler = OctaveSampler(self.schedule, np.random.default_rng(octave_seed))
+            self.rng = np.random.default_rng(view_seed)
+        self._extents = np.array([scene_extent(s.height, s.width) for s in self.sources])
+        self._tables: list[IntegralImage | None] = [None] * len(self.sources)
+        self._use_table = self._plan_tables(int(table_bytes))
+
+    @property
+    def channels(self) -> int:
+        return self.sources[0].channels
+
+    def _validate(self) -> None:
+        r, n = self.resolution, self.octaves
+        channels = {s.channels for s in self.sources}
+        if len(channels) > 1:
+            desc = ", ".join(f"{s.name}: {s.channels}" for s in self.sources)
+            raise ValueError(f"sources have different channel counts ({desc})")
+        for s in self.sources:
+            if min(s.height, s.width) < r:
+                raise ValueError(
+                    f"image {s.name} is {s.height}x{s.width}, smaller than the {r}-px view "
+                    "at zoom 0"
+                )
+            most = max_octaves(s.height, s.width, r)
+            if n > most:
+                raise ValueError(
+                    f"image {s.name} is {s.height}x{s.width}: at {r} px it supports at most "
+                    f"{most} octaves (native zoom log2({min(s.height, s.width)}/{r}) = "
+                    f"{native_zoom(s.height, s.width, r):.3f}), got octaves={n}"
+                )
+
+    def _plan_tables(self, budget: int) -> list[bool]:
+        use = []
+        for s in self.sources:
+            need = IntegralImage.nbytes_for(s)
+            use.append(need <= budget)
+            budget -= need if need <= budget else 0
+        return use
+
+    def _table(self, scene: int) -> IntegralImage:
+        table = self._tables[scene]
+        if table is None:
+            table = self._tables[scene] = IntegralImage.from_source(self.sources[scene])
+        return table
+
+    def draw_views(
+        self, batch: int, kimg: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(zoom, cy, cx, scene, octave)`` of ``batch`` random views; zoom and centres are
+        float32 (rounded to lie inside the scene), scene and octave int64."""
+        octave = self.sampler.draw(batch, kimg)
+        below = np.nextafter((octave + 1).astype(np.float32), np.float32(0))
+        zoom = np.minimum((octave + self.rng.random(batch)).astype(np.float32), below)
+        scene = self.rng.integers(0, len(self.sources), size=batch).astype(np.int64)
+        u = self.rng.random((2, batch))
+        cy, cx = np.empty(batch, np.float32), np.empty(batch, np.float32)
+        for k in np.unique(scene):
+            idx = np.flatnonzero(scene == k)
+            y_lo, y_hi, x_lo, x_hi = inside_centre_range(zoom[idx], tuple(self._extents[k]))
+            cy[idx] = _float32_in(y_lo + u[0, idx] * (y_hi - y_lo), y_lo, y_hi)
+            cx[idx] = _float32_in(x_lo + u[1, idx] * (x_hi - x_lo), x_lo, x_hi)
+        return zoom, cy, cx, scene, octave
+
+    def cut(
+        self, zoom: np.ndarray, cy: np.ndarray, cx: np.ndarray, scene: np.ndarray
+    ) -> np.ndarray:
+        """Patches of the views as float32 ``[B, C, R, R]`` in [0, 1]."""
+        r = self.resolution
+        out = np.empty((len(zoom), self.channels, r, r), dtype=np.float32)
+        for k in np.unique(scene):
+            idx = np.flatnonzero(scene == k)
+            src = self.sources[k]
+            if self._use_table[k]:
+                ye, xe = source_pixel_edges(zoom[idx], cy[idx], cx[idx], r, src.height, src.width)
+                out[idx] = np.clip(self._table(k).box_means(ye, xe), 0.0, 1.0)
+            else:
+                for i in idx:
+                    out[i] = area_patch(src, View(zoom[i], cy[i], cx[i]), r)
+        return out
+
+    def draw(self, batch: int, kimg: float = 0.0) -> Batch:
+        """``batch`` random real patches at training progress ``kimg`` (see :class:`Batch`)."""
+        zoom, cy, cx, scene, octave = self.draw_views(batch, kimg)
+        images = self.cut(zoom, cy, cx, scene) * np.float32(2.0) - np.float32(1.0)
+        return Batch(
+            torch.from_numpy(images),
+            torch.from_numpy(zoom),
+            torch.from_numpy(cy),
+            torch.from_numpy(cx),
+            torch.from_numpy(scene),
+            torch.from_numpy(octave),
+        )
+
+
+def _float32_in(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``v`` rounded to float32, nudged by one ulp where rounding left ``[lo, hi]``."""
+    c = v.astype(np.float32)
+    c = np.where(c < lo, np.nextafter(c, np.float32(np.inf)), c)
+    return np.where(c > hi, np.nextafter(c, np.float32(-np.inf)), c)

@@ -1,0 +1,1 @@
+"""Metrics comparing learned scale spaces with real data."""
