@@ -70,8 +70,11 @@ def test_features_go_to_the_first_canvas_that_represents_them_on_the_diagonal(na
 def test_paper_feature_split_is_documented():
     split = feature_split(PRESETS["paper8"].generator, layer_specs(PRESETS["paper8"].generator))
     print("paper8 feature split by canvas size:", {k: round(v, 3) for k, v in split.items()})
-    assert split[36] == pytest.approx(1 / 16, abs=2e-3)
-    assert split[276] == pytest.approx(1 / 2, abs=2e-3)
+    # radii uniform up to 0.6 * R / (2 sqrt 2): the canvas limits are 1/16, 1/8, 1/4, 1/2, 1
+    # of R / (2 sqrt 2), so the shares are (1/16) / 0.6, ... and 1 - (1/2) / 0.6 at the last
+    assert split[36] == pytest.approx(1 / 16 / 0.6, abs=2e-3)
+    assert split[148] == pytest.approx(1 / 4 / 0.6, abs=2e-3)
+    assert split[276] == pytest.approx(1 - 1 / 2 / 0.6, abs=2e-3)
 
 
 def test_paper_parameter_counts_are_within_25_percent_of_the_published_models():

@@ -89,9 +89,151 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train --------------------------------------------------------------------------------------
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a scale space on one image (pseudo-reconstruction) or several (generation)",
+        description="Train the multiscale generator on patches cut at random zooms from IMAGE(s). "
+        "One image gives one scale space that reproduces it; several images give a latent per "
+        "scale space. --steps is the total: --resume continues up to it.",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="PNG/JPEG/TIFF/SVS/OME-Zarr images (with --resume: default the run's)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run directory")
+    p.add_argument("--preset", default="small", help="tiny | small | paper6 | paper8")
+    p.add_argument("--octaves", type=int, help="zoom range (default: the preset's)")
+    p.add_argument("--steps", type=int, default=1000, help="total training steps")
+    p.add_argument("--batch", type=int, help="batch size (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any config field, e.g. --set g_lr=0.001 (repeatable)")
+    p.set_defaults(func=cmd_train)
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from napari_scalespace import checkpoint
+    from napari_scalespace._allocator import keep_large_allocations
+    from napari_scalespace.data import open_source
+    from napari_scalespace.model.config import get_preset
+    from napari_scalespace.train.trainer import Trainer
+
+    keep_large_allocations()
+    try:
+        if args.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {args.steps}")
+        images = list(args.images)
+        preset = None
+        if args.resume:
+            _, info = checkpoint.read_config(args.out)
+            images = images or info.get("images", [])
+            if not images:
+                raise ValueError("--resume needs the images (none are recorded in the run)")
+        elif not images:
+            raise ValueError("give at least one IMAGE")
+        sources = [open_source(path) for path in images]
+        if not args.resume:
+            overrides = _parse_overrides(args.set)
+            if args.octaves is not None:
+                overrides["octaves"] = args.octaves
+            if args.batch is not None:
+                overrides["batch"] = args.batch
+            overrides.setdefault("channels", sources[0].channels)
+            preset = get_preset(args.preset, **overrides)
+        info = {"images": [str(i) for i in images], "scenes": len(sources),
+                "value_range": [list(s.value_range) for s in sources],
+                "channels": sources[0].channels}
+        trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
+                          threads=args.threads, resume=args.resume, source_info=info)
+    except (ValueError, OSError) as exc:
+        print(f"{PROG} train: error: {exc}", file=sys.stderr)
+        return 2
+    return _train_loop(trainer, args.steps)
+
+
+def _train_loop(trainer, steps: int) -> int:
+    from tqdm import tqdm
+
+    start = trainer.step_count
+    bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
+    last = None
+    try:
+        for event in trainer.run(steps):
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}
+                            | {"img/s": f"{event.images_per_s:.1f}"})
+            last = event
+    except KeyboardInterrupt:
+        bar.close()
+        path = trainer.save()
+        print(f"interrupted at step {trainer.step_count}; saved {path}", file=sys.stderr)
+        return 130
+    bar.close()
+    where = last.checkpoint if last and last.checkpoint else "(already complete)"
+    print(f"trained {trainer.step_count - start} steps to step {trainer.step_count}: {where}")
+    return 0
+
+
+# --- render -------------------------------------------------------------------------------------
+
+
+def _add_render(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "render",
+        help="render one view of a trained scale space to an image file",
+        description="Render the view of side 2**-ZOOM centred on (CY, CX) (scene units: the "
+        "image's shorter side is 1, y down) with the run's EMA generator.",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--zoom", type=float, required=True, help="zoom in octaves (0 = whole scene)")
+    p.add_argument("--center", type=float, nargs=2, required=True, metavar=("CY", "CX"))
+    p.add_argument("--seed", type=int, help="scale space to render (runs on several images)")
+    p.add_argument("--out", required=True, help="output image (.png, .jpg, .tif)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from napari_scalespace import checkpoint
+    from napari_scalespace._allocator import keep_large_allocations
+    from napari_scalespace.geometry import View
+    from napari_scalespace.render.image import render_views, save_image
+
+    keep_large_allocations()
+    try:
+        view = View(args.zoom, *args.center)
+        images, _ = render_views(args.run, [view], seed=args.seed, device=args.device)
+        save_image(images[0], args.out)
+    except (ValueError, OSError, checkpoint.CheckpointError) as exc:
+        print(f"{PROG} render: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_train, _add_render]
 
 
 def build_parser() -> argparse.ArgumentParser:

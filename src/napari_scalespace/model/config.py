@@ -59,6 +59,11 @@ class GeneratorConfig:
     """Fourier features of the input, distributed over the layers that can represent them."""
     num_bins: int = 2
     """Frequency bins of the features; bin k is multiplied by 2**(3k) and gated by zoom."""
+    feature_bandwidth: float = 0.6
+    """Highest feature frequency relative to what the finest canvas represents on its diagonal,
+    ``R / (2 sqrt 2)``. With 0.6 about 1/6 of the features land on the largest canvases (the
+    published models put about 18 % there); at 1.0 half of them would, and the convolution after
+    the finest canvas would see several times more input channels."""
     radial_filters: bool = False
     """Radially symmetric (jinc) down filters in the critically sampled layers."""
     output_scale: float = 0.25
@@ -119,6 +124,7 @@ class TrainConfig:
     consistency_weight: float = 4.0
     """Weight of the scale-consistency loss (lambda)."""
     consistency_interval: int = 1
+    """Steps between evaluations of the consistency loss (it costs a second generator pass)."""
     warmup_kimg: float = 100.0
     """Octave schedule: coarse-first warm-up, then uniform."""
     skew_kimg: float = 400.0
@@ -220,8 +226,8 @@ PRESETS: dict[str, Preset] = {
                channel_base=2048, channel_max=64, num_features=192, num_bins=1, margin=6,
                filter_size=4, tile_margin=8),
         d=dict(channel_base=2048, channel_max=64),
-        t=dict(batch=16, ema_kimg=2.0, warmup_kimg=5.0, skew_kimg=20.0, r1_interval=8,
-               checkpoint_every=200),
+        t=dict(batch=8, ema_kimg=1.0, warmup_kimg=1.0, skew_kimg=4.0, r1_interval=8,
+               consistency_interval=2, checkpoint_every=100),
     ),
     # Sized like the published models (256 px views).
     "paper6": _preset(

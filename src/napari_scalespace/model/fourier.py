@@ -3,8 +3,9 @@
 Feature j has a base frequency ``f_j`` (a 2-vector, cycles per view side at the zoom where its
 bin is fully active) and a phase ``phi_j``:
 
-- radii ``|f_j|`` are spread uniformly (``linspace``, deterministic) up to the highest frequency
-  the finest canvas represents on its diagonal, ``R / (2 sqrt 2)``; directions are random;
+- radii ``|f_j|`` are spread uniformly (``linspace``, deterministic) up to
+  ``feature_bandwidth * R / (2 sqrt 2)`` (a fraction of the highest frequency the finest canvas
+  represents on its diagonal); directions are random;
   features are sorted by radius and assigned round-robin to ``num_bins`` bins;
 - bin k multiplies frequencies by ``2**(3k)``: in world units (cycles per scene unit) feature j
   has frequency ``F_j = f_j * 2**(3 k_j)``; at zoom l it has ``F_j 2**-l`` cycles per view side,
@@ -56,7 +57,7 @@ class FourierFeatures(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         n = cfg.num_features
-        f_max = cfg.resolution / (2 * math.sqrt(2))
+        f_max = cfg.feature_bandwidth * cfg.resolution / (2 * math.sqrt(2))
         radii = torch.linspace(f_max / n, f_max, n, dtype=torch.float64)
         angles = torch.rand(n, generator=g, dtype=torch.float64) * 2 * math.pi
         freqs = torch.stack([radii * torch.sin(angles), radii * torch.cos(angles)], 1)  # (fy, fx)

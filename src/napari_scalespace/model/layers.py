@@ -52,7 +52,7 @@ class EqualizedLinear(nn.Module):
 class EqualizedConv2d(nn.Module):
     """Convolution with an equalised learning rate, optional bias, activation and clamp.
 
-    ``y = clamp(act(conv(x, W * weight_gain) + b) * act_gain * gain, +-conv_clamp * gain)`` with
+    ``y = clamp(act(conv(x, W * weight_gain) + b) * act_gain * gain, +-conv_clamp * |gain|)`` with
     ``weight_gain = 1 / sqrt(in_channels * kernel_size**2)`` and ``act_gain`` the activation's
     variance-preserving gain (``sqrt(2)`` for lrelu). ``gain`` (a forward argument) scales the
     output and the clamp, e.g. ``sqrt(0.5)`` for the two branches of a residual block.
@@ -65,10 +65,13 @@ class EqualizedConv2d(nn.Module):
     commutes with the per-channel filter, so it filters and decimates first and convolves the
     4x smaller result.
 
-    For the positively homogeneous activations (linear, relu, lrelu) the gains are folded into
-    the weight and bias (``act(g * z) = g * act(z)`` for ``g > 0``), the bias goes into the
-    convolution, and the activation and clamp run through :func:`~napari_scalespace.ops.bias_act`
-    without further multiplies; other activations take the general ``bias_act`` path.
+    For the positively homogeneous activations (linear, relu, lrelu) and ``gain > 0`` the gains
+    are folded into the weight and bias (``act(g * z) = g * act(z)`` for ``g > 0``), the bias
+    goes into the convolution, and the activation and clamp run through
+    :func:`~napari_scalespace.ops.bias_act` without further multiplies (a linear layer without
+    clamp skips it); other activations take the general ``bias_act`` path. Parameters are
+    stored in float32; under autocast the convolution runs in the autocast dtype, and a model
+    cast to another dtype (``.double()``, ``.half()``) runs in that dtype.
     """
 
     def __init__(
@@ -110,9 +113,12 @@ class EqualizedConv2d(nn.Module):
         from ..ops import upfirdn2d
 
         k, d = self.kernel_size, self.down
-        fold = self.act_gain * gain if self._homogeneous else 1.0
+        folded = self._homogeneous and gain > 0
+        fold = self.act_gain * gain if folded else 1.0
         w = self.weight * (self.weight_gain * fold)
-        b = None if self.bias is None else self.bias * fold if fold != 1.0 else self.bias
+        b = self.bias
+        if b is not None and fold != 1.0:
+            b = b * fold
         if w.dtype != x.dtype and not _autocasting(x):
             w = w.to(x.dtype)
             b = None if b is None else b.to(x.dtype)
@@ -127,10 +133,9 @@ class EqualizedConv2d(nn.Module):
             # filter to H + k - 2 samples, then a valid strided k x k convolution -> H/2
             x = upfirdn2d(x, self.resample_filter, padding=_down_pad(self.resample_filter, k),
                           impl=self.impl)
-            if _NCHW: x = x.contiguous()
             x = F.conv2d(x, w, b, stride=2)
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        if self._homogeneous:
+        clamp = None if self.conv_clamp is None else self.conv_clamp * abs(gain)
+        if folded:
             if self.activation == "linear" and clamp is None:
                 return x
             return bias_act(x, None, act=self.activation, gain=1.0, clamp=clamp, impl=self.impl)
@@ -142,8 +147,6 @@ class EqualizedConv2d(nn.Module):
                 f"down={self.down}, act={self.activation}, clamp={self.conv_clamp}")
 
 
-import os
-_NCHW = os.environ.get('NCHW') == '1'
 _HOMOGENEOUS = ("linear", "relu", "lrelu")
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import filtered_lrelu, lowpass_filter
+from ..ops._polyphase import flat_view
 from .config import GeneratorConfig
 from .layers import EqualizedLinear
 from .schedule import LayerSpec, Transition
@@ -72,7 +73,8 @@ class SynthesisLayer(nn.Module):
                 update_emas: bool = False):
         if update_emas:
             with torch.no_grad():
-                self.magnitude_ema.lerp_(x.detach().float().square().mean(), 1 - 0.999)
+                magnitude = flat_view(x.detach()).float().square().mean()
+                self.magnitude_ema.lerp_(magnitude, 1 - 0.999)
         styles = self.affine(w)
         if self.t.is_torgb:
             styles = styles * self.weight_gain

@@ -29,6 +29,17 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=CHANNELS_LAST)
 
 
+def flat_view(x: torch.Tensor) -> torch.Tensor:
+    """All elements of ``x`` as a 1-D view in memory order (no copy for contiguous or
+    channels-last tensors): reductions over it run at memory speed (a reduction over a
+    channels-last tensor in logical order was measured 20x slower)."""
+    if x.is_contiguous():
+        return x.view(-1)
+    if x.ndim == 4 and x.is_contiguous(memory_format=CHANNELS_LAST):
+        return x.permute(0, 2, 3, 1).reshape(-1)
+    return x.reshape(-1)
+
+
 def fir_stage(
     x: torch.Tensor,
     f: torch.Tensor,

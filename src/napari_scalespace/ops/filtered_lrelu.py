@@ -30,7 +30,7 @@ from ._args import (
     parse_padding,
     parse_scaling,
 )
-from ._polyphase import fir_stage, to_channels_last
+from ._polyphase import fir_stage, flat_view, to_channels_last
 from .bias_act import bias_act
 from .upfirdn2d import upfirdn2d_ref
 
@@ -88,12 +88,47 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
         y = y + b.reshape(1, -1, 1, 1)
     y = fir_stage(y, fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
     limit = None if clamp is None or gain == 0 else clamp / abs(gain)
-    if torch.is_grad_enabled() and y.requires_grad:
-        y = F.leaky_relu(y, slope)
-        if limit is not None:
-            y = y.clamp(-limit, limit)
-    else:
-        F.leaky_relu_(y, slope)
-        if limit is not None:
-            y.clamp_(-limit, limit)
+    y = LeakyReLUClamp.apply(y, slope, limit)
     return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
+
+
+class LeakyReLUClamp(torch.autograd.Function):
+    """In place ``clamp(lrelu(x), -limit, limit)`` on a tensor nobody else reads (the output of
+    the up-sampling stage), with a one-pass backward.
+
+    The derivative is read off the *output* (for slope > 0 the output has the input's sign), so
+    nothing but the output is kept, and autograd keeps that anyway for the down-sampling
+    stage's backward. The clamp is applied (and its mask used in the backward) only when some
+    value actually exceeds the limit, which one ``aminmax`` pass tells.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: float, limit: float | None) -> torch.Tensor:
+        if slope <= 0:  # the output no longer tells the sign: plain out-of-place ops
+            y = F.leaky_relu(x, slope)
+            ctx.clamped = limit is not None and bool(y.abs().max() > limit)
+            y = y.clamp(-limit, limit) if ctx.clamped else y
+            ctx.save_for_backward(x)
+            ctx.slope, ctx.limit, ctx.from_output = slope, limit, False
+            return y
+        F.leaky_relu_(x, slope)
+        ctx.clamped = False
+        if limit is not None and x.numel():
+            lo, hi = torch.aminmax(flat_view(x))
+            if hi > limit or lo < -limit:
+                x.clamp_(-limit, limit)
+                ctx.clamped = True
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.slope, ctx.limit, ctx.from_output = slope, limit, True
+        return x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (saved,) = ctx.saved_tensors
+        g = torch.ops.aten.leaky_relu_backward(grad, saved, ctx.slope, ctx.from_output)
+        if ctx.clamped:
+            ref = saved if ctx.from_output else F.leaky_relu(saved, ctx.slope)
+            g = torch.ops.aten.hardtanh_backward(g, ref, -ctx.limit, ctx.limit)
+        return g, None, None

@@ -1,0 +1,1 @@
+"""Rendering learned scale spaces: views, tiles, lazy pyramids, OME-Zarr export."""

@@ -1,0 +1,226 @@
+"""The trainer: one ``step()`` is a discriminator update and a generator update.
+
+- discriminator: logistic loss on real patches and on renders of the same views (positions of
+  real patches are unknown to D: it sees the patch and, when scale-conditioned, the zoom);
+  lazy R1 every ``r1_interval`` steps;
+- generator: non-saturating loss plus ``consistency_weight`` times the scale-consistency loss;
+- the generator EMA (``G_ema``, what rendering uses) with a half-life of ``ema_kimg`` kimg;
+- one scene (pseudo-reconstruction) uses one fixed latent, several scenes a random latent per
+  sample (generation);
+- progress is reported as :class:`StepEvent` after every step; ``run`` checks a cancel flag
+  every step and checkpoints every ``checkpoint_every`` steps and at the end.
+
+The trainer never touches Qt: the napari widget runs ``run`` in a thread worker and shows the
+events it yields.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import checkpoint
+from ..data.dataset import PatchDataset
+from ..data.sampler import OctaveSchedule
+from ..model.config import Preset
+from ..model.discriminator import Discriminator
+from ..model.generator import Generator, latent
+from .consistency import consistency_l1, zoom_out_exponent
+from .losses import d_logistic, g_nonsaturating, r1_penalty
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What one training step did (yielded to progress bars and widgets)."""
+
+    step: int
+    total_steps: int | None
+    kimg: float
+    losses: dict[str, float]
+    images_per_s: float
+    octave_probabilities: list[float]
+    seconds: float
+    checkpoint: str | None = None
+    preview: dict = field(default_factory=dict)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu or cuda[:N], got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device cuda was requested but torch sees no CUDA device")
+    return torch.device(device)
+
+
+class Trainer:
+    """Train ``preset`` on ``sources`` into the run directory ``run_dir``.
+
+    ``resume=True`` continues from the run's latest checkpoint (its config wins over
+    ``preset``); otherwise a new run is created (an existing run is an error unless resuming).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        sources: list,
+        preset: Preset | None = None,
+        *,
+        seed: int = 0,
+        device: str = "auto",
+        threads: int | None = None,
+        resume: bool = False,
+        impl: str = "auto",
+        source_info: dict | None = None,
+    ) -> None:
+        if threads is not None:
+            torch.set_num_threads(max(1, int(threads)))
+        self.run_dir = Path(run_dir)
+        self.device = pick_device(device)
+        if resume:
+            preset, _ = checkpoint.read_config(self.run_dir)
+        elif preset is None:
+            raise ValueError("preset is required for a new run")
+        self.preset = preset
+        g_cfg, d_cfg, t = preset.generator, preset.discriminator, preset.train
+        self.cfg = t
+        self.rng = np.random.default_rng(seed)
+        schedule = OctaveSchedule(g_cfg.octaves, warmup_kimg=t.warmup_kimg,
+                                  skew_kimg=t.skew_kimg, boost_first=t.boost_first,
+                                  boost_last=t.boost_last)
+        self.dataset = PatchDataset(sources, g_cfg.octaves, g_cfg.resolution, seed=self.rng,
+                                    schedule=schedule)
+        if self.dataset.channels != g_cfg.channels:
+            raise ValueError(f"the preset renders {g_cfg.channels} channel(s) but the images "
+                             f"have {self.dataset.channels}")
+        if not resume:  # only once the data is known to fit the preset
+            checkpoint.create_run(self.run_dir, preset, source_info or {})
+        self.single_scene = len(sources) == 1
+        torch.manual_seed(seed)
+        self.G = Generator(g_cfg, impl=impl).to(self.device)
+        self.D = Discriminator(d_cfg).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas, eps=1e-8)
+        r1_ratio = t.r1_interval / (t.r1_interval + 1)  # lazy regularisation correction
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=t.d_lr * r1_ratio,
+                                      betas=tuple(b**r1_ratio for b in t.betas), eps=1e-8)
+        self.step_count, self.kimg = 0, 0.0
+        if resume:
+            self._load()
+
+    # -- state --------------------------------------------------------------------------------
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.G, "generator_ema": self.G_ema, "discriminator": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g_opt": self.g_opt, "d_opt": self.d_opt}
+
+    def save(self, metrics: dict | None = None) -> Path:
+        rng = checkpoint.capture_rng(numpy_rng=self.rng)
+        return checkpoint.save_checkpoint(self.run_dir, self.step_count, self.kimg,
+                                          self.modules(), self.optimizers(), rng=rng,
+                                          metrics=metrics)
+
+    def _load(self) -> None:
+        state = checkpoint.load_checkpoint(self.run_dir, self.modules(), self.optimizers())
+        self.step_count, self.kimg = int(state["step"]), float(state["kimg"])
+        checkpoint.restore_rng(state.get("rng", {}), numpy_rng=self.rng)
+
+    # -- one step -----------------------------------------------------------------------------
+    def _latents(self, n: int) -> torch.Tensor:
+        if self.single_scene:
+            return latent(self.preset.generator.z_dim, None, self.device).expand(n, -1)
+        return torch.randn(n, self.preset.generator.z_dim).to(self.device)
+
+    def step(self) -> StepEvent:
+        t0 = time.perf_counter()
+        t, dev = self.cfg, self.device
+        batch = self.dataset.draw(t.batch, self.kimg)
+        real = batch.images.to(dev)
+        zoom, cy, cx = batch.zoom.to(dev), batch.cy.to(dev), batch.cx.to(dev)
+        losses: dict[str, float] = {}
+
+        # Discriminator.
+        self.D.requires_grad_(True)
+        z = self._latents(real.shape[0])
+        with torch.no_grad():
+            fake = self.G(z, zoom, cy, cx)
+        do_r1 = t.r1_gamma > 0 and self.step_count % t.r1_interval == 0
+        real_in = real.detach().requires_grad_(do_r1)
+        real_logits = self.D(real_in, zoom)
+        d_loss = d_logistic(real_logits, self.D(fake, zoom))
+        losses["D"] = d_loss.item()
+        if do_r1:
+            r1 = r1_penalty(real_in, real_logits)
+            d_loss = d_loss + r1 * (t.r1_gamma / 2 * t.r1_interval)
+            losses["R1"] = r1.item()
+        self.d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_opt.step()
+
+        # Generator.
+        self.D.requires_grad_(False)
+        fake = self.G(z, zoom, cy, cx, update_emas=True)
+        g_loss = g_nonsaturating(self.D(fake, zoom))
+        losses["G"] = g_loss.item()
+        if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
+            c_loss = self._consistency(z, zoom, cy, cx, fake)
+            losses["consistency"] = c_loss.item()
+            g_loss = g_loss + t.consistency_weight * c_loss
+        self.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_opt.step()
+        self._update_ema(real.shape[0])
+
+        self.step_count += 1
+        self.kimg += real.shape[0] / 1000
+        seconds = time.perf_counter() - t0
+        return StepEvent(
+            step=self.step_count, total_steps=None, kimg=self.kimg, losses=losses,
+            images_per_s=real.shape[0] / seconds,
+            octave_probabilities=self.dataset.schedule.probabilities(self.kimg).tolist(),
+            seconds=seconds,
+        )
+
+    def _consistency(self, z, zoom, cy, cx, student) -> torch.Tensor:
+        u = zoom_out_exponent(zoom.cpu().numpy(), self.rng)
+        factor = torch.from_numpy(np.exp2(u * zoom.cpu().numpy().astype(np.float64)))
+        factor = factor.to(student.dtype).to(self.device)
+        teacher = self.G(z, zoom - torch.log2(factor), cy, cx)
+        if self.rng.random() < 0.5:
+            student = student.detach()
+        else:
+            teacher = teacher.detach()
+        return consistency_l1(student, teacher, factor)
+
+    @torch.no_grad()
+    def _update_ema(self, batch: int) -> None:
+        beta = 0.5 ** (batch / max(self.cfg.ema_kimg * 1000, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            p_ema.lerp_(p, 1 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, steps: int, cancel: threading.Event | None = None) -> Iterator[StepEvent]:
+        """Train until ``steps`` total steps (counting resumed ones); yield after every step."""
+        every = self.cfg.checkpoint_every
+        while self.step_count < steps:
+            if cancel is not None and cancel.is_set():
+                break
+            event = self.step()
+            path = None
+            if self.step_count % every == 0 or self.step_count == steps:
+                path = str(self.save({"losses": event.losses}))
+            yield StepEvent(**{**event.__dict__, "total_steps": steps, "checkpoint": path})
+        if cancel is not None and cancel.is_set() and self.step_count % every != 0:
+            self.save()
+
