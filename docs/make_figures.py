@@ -13,11 +13,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from napari_scalespace.ops import filtered_lrelu, lowpass_filter  # noqa: E402
+from napari_scalespace.ops import filtered_lrelu, lowpass_filter
 
 HERE = Path(__file__).parent
 

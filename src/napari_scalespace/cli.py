@@ -205,7 +205,8 @@ def _add_render(subparsers: argparse._SubParsersAction) -> None:
         "image's shorter side is 1, y down) with the run's EMA generator.",
     )
     p.add_argument("run", metavar="RUN", help="run directory")
-    p.add_argument("--zoom", type=float, required=True, help="zoom in octaves (0 = whole scene)")
+    p.add_argument("--zoom", type=float, nargs="+", required=True,
+                   help="zoom in octaves (0 = whole scene); several give a strip of views")
     p.add_argument("--center", type=float, nargs=2, required=True, metavar=("CY", "CX"))
     p.add_argument("--seed", type=int, help="scale space to render (runs on several images)")
     p.add_argument("--out", required=True, help="output image (.png, .jpg, .tif)")
@@ -217,13 +218,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.geometry import View
-    from napari_scalespace.render.image import render_views, save_image
+    from napari_scalespace.render.image import render_views, save_image, strip
 
     keep_large_allocations()
     try:
-        view = View(args.zoom, *args.center)
-        images, _ = render_views(args.run, [view], seed=args.seed, device=args.device)
-        save_image(images[0], args.out)
+        views = [View(zoom, *args.center) for zoom in args.zoom]
+        images, _ = render_views(args.run, views, seed=args.seed, device=args.device)
+        save_image(strip(images), args.out)
     except (ValueError, OSError, checkpoint.CheckpointError) as exc:
         print(f"{PROG} render: error: {exc}", file=sys.stderr)
         return 2
@@ -233,7 +234,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_train, _add_render]
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_info,
+    _add_train,
+    _add_render,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -70,7 +70,8 @@ class PatchDataset:
 
     ``sources``: ImageSources (or anything :func:`open_source` opens), all with the same
     number of channels. ``octaves`` >= 1, ``resolution`` R >= 1 px, ``seed`` for the random
-    generators (or a ``np.random.Generator`` to draw everything from), ``schedule`` (default ``OctaveSchedule(octaves)``), ``table_bytes`` the memory
+    generators (or a ``np.random.Generator`` to draw everything from), ``schedule`` (default
+    ``OctaveSchedule(octaves)``), ``table_bytes`` the memory
     budget of the summed-area tables (0 = always cut directly).
     """
 

@@ -38,8 +38,8 @@ def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
 
 
 def descriptors(x: torch.Tensor, size: int, per_image: int, g: torch.Generator) -> torch.Tensor:
-    """Random ``size x size`` neighbourhoods of ``x [B, C, H, W]``: ``[B * per_image, C*size^2]``."""
-    B, C, H, W = x.shape
+    """Random ``size x size`` neighbourhoods of ``x [B, C, H, W]``: ``[B * per_image, C s^2]``."""
+    B, _, H, W = x.shape
     if H < size or W < size:
         raise ValueError(f"images of {H}x{W} are smaller than the {size}x{size} descriptor")
     ys = torch.randint(0, H - size + 1, (B, per_image), generator=g)

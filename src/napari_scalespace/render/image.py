@@ -21,7 +21,7 @@ def load(run_dir: str | Path, device: str = "auto") -> tuple[Generator, dict]:
     """The run's EMA generator (eval mode) and the run's source info."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    G, preset, _ = checkpoint.load_generator(run_dir, lambda p: Generator(p.generator),
+    G, _, _ = checkpoint.load_generator(run_dir, lambda p: Generator(p.generator),
                                              device=device)
     _, info = checkpoint.read_config(run_dir)
     return G, info
@@ -63,3 +63,12 @@ def save_image(img: np.ndarray, path: str | Path) -> None:
         return
     u8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
     Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8).save(path)
+
+
+def strip(images: np.ndarray, gap: int = 4) -> np.ndarray:
+    """``[N, H, W, C]`` -> one ``[H, N*W + (N-1)*gap, C]`` image, white gaps between views."""
+    n, h, w, c = images.shape
+    out = np.ones((h, n * w + (n - 1) * gap, c), dtype=images.dtype)
+    for i, img in enumerate(images):
+        out[:, i * (w + gap): i * (w + gap) + w] = img
+    return out

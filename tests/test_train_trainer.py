@@ -1,0 +1,49 @@
+"""The trainer reports progress every step, stops on cancel with a checkpoint, and refuses
+data that does not fit the preset before creating a run."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_scalespace import checkpoint
+from napari_scalespace.data import open_source
+from napari_scalespace.model.config import get_preset
+from napari_scalespace.train.trainer import Trainer
+
+
+def texture(size: int = 96, channels: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:size, :size] / size
+    base = np.sin(12 * x + 3 * y)[..., None] * np.linspace(0.5, 1, channels)
+    return ((base + 0.3 * rng.standard_normal((size, size, channels))) * 60 + 128).clip(
+        0, 255).astype(np.uint8)
+
+
+def test_run_yields_every_step_and_cancel_stops_with_a_checkpoint(tmp_path):
+    source = open_source(texture())
+    preset = get_preset("tiny", octaves=1, batch=4, checkpoint_every=100)
+    trainer = Trainer(tmp_path / "run", [source], preset, seed=0)
+    cancel = threading.Event()
+    events = []
+    for event in trainer.run(50, cancel=cancel):
+        events.append(event)
+        if event.step == 3:
+            cancel.set()
+    assert [e.step for e in events] == [1, 2, 3]
+    assert all(np.isclose(sum(e.octave_probabilities), 1) for e in events)
+    assert {"D", "G"} <= set(events[0].losses) and events[0].images_per_s > 0
+    assert events[0].total_steps == 50 and events[0].kimg == pytest.approx(0.004)
+    latest = checkpoint.latest_checkpoint(tmp_path / "run")
+    assert latest is not None and latest.name.endswith("00000003")
+    resumed = Trainer(tmp_path / "run", [source], resume=True)
+    assert resumed.step_count == 3 and resumed.kimg == pytest.approx(0.012)
+
+
+def test_channel_mismatch_is_refused_before_a_run_is_created(tmp_path):
+    gray = open_source(texture(channels=1)[..., 0])
+    with pytest.raises(ValueError, match="channel"):
+        Trainer(tmp_path / "run", [gray], get_preset("tiny", octaves=1), seed=0)
+    assert not (tmp_path / "run").exists()
