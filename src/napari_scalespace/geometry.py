@@ -35,6 +35,11 @@ Views inside the scene
     A view lies inside the scene box iff its centre is in
     ``[s/2, ey - s/2] x [s/2, ex - s/2]`` with ``s = 2**-zoom`` (:func:`inside_centre_range`).
 
+Nested views
+    A view inside a concentric view ``f`` times larger (the scale-consistency loss's student and
+    teacher) has its pixel edges at ``R/2 + (i - R/2) / f`` teacher pixels
+    (:func:`nested_pixel_edges`).
+
 Only numpy and torch are used here (no Qt, no napari).
 """
 
@@ -56,6 +61,7 @@ __all__ = [
     "View",
     "canvas_offsets",
     "native_zoom",
+    "nested_pixel_edges",
     "pixel_centers",
     "scene_extent",
     "source_pixel_edges",
@@ -150,6 +156,15 @@ def world_grid(
     u = canvas_offsets(sr, m, dtype=dtype, device=device)
     side = torch.exp2(-z)
     return y + side * u, x + side * u
+
+
+def nested_pixel_edges(factor: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Pixel edges of a view inside a concentric view ``factor`` times larger, both rendered
+    with R = ``resolution`` pixels, in units of the larger view's pixels: ``[B, R + 1]``,
+    ``e_i = R/2 + (i - R/2) / factor`` (the scale-consistency loss compares such pairs)."""
+    r = _int("resolution", resolution, 1)
+    i = torch.arange(r + 1, dtype=factor.dtype, device=factor.device)
+    return r / 2 + (i[None] - r / 2) / factor.reshape(-1, 1)
 
 
 def canvas_offsets(

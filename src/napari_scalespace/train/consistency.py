@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..geometry import nested_pixel_edges
+
 
 def zoom_out_exponent(zoom: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``u ~ Beta(alpha(n), beta(n))`` per sample; the teacher is at zoom ``l - u l``."""
@@ -34,8 +36,7 @@ def nested_area_weights(factor: torch.Tensor, resolution: int) -> torch.Tensor:
     the teacher's, so student pixel i spans ``[R/2 + (i - R/2)/f, R/2 + (i + 1 - R/2)/f)``.
     """
     R = resolution
-    i = torch.arange(R + 1, dtype=factor.dtype, device=factor.device)
-    edges = R / 2 + (i[None] - R / 2) / factor[:, None]  # [B, R+1]
+    edges = nested_pixel_edges(factor, R)  # [B, R+1]
     lo, hi = edges[:, None, :-1], edges[:, None, 1:]  # student pixel i
     t = torch.arange(R, dtype=factor.dtype, device=factor.device)[None, :, None]
     return (torch.minimum(hi, t + 1) - torch.maximum(lo, t)).clamp_min(0)
