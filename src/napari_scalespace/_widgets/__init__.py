@@ -1,0 +1,1 @@
+"""napari dock widgets: the only package that imports Qt and napari."""

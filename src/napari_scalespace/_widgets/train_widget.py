@@ -1,0 +1,166 @@
+"""The Train dock widget: pick an image layer, a preset and a run folder; start, cancel, resume.
+
+Training runs in a napari thread worker; the worker never touches Qt and only *yields*
+:class:`~napari_scalespace.train.trainer.StepEvent` s and preview images, which the widget shows
+(progress bar, loss plot, a preview layer). Torch uses all cores but one by default, so the
+viewer keeps a core.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from napari.utils import progress
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from ..model.config import PRESETS
+from ._llvm_guard import block_triton_if_unsafe
+from ._loss_plot import LossPlot
+
+PREVIEW_LAYER = "scalespace preview"
+
+
+def default_threads() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@thread_worker
+def _train(data, name, out: Path, preset_name: str, octaves: int, steps: int, threads: int,
+           resume: bool, preview_every: int, cancel: threading.Event):
+    """Generator run in a worker thread: yields ("step", event) and ("preview", image)."""
+    import torch
+
+    from ..data import open_source
+    from ..geometry import View
+    from ..model.config import get_preset
+    from ..render.image import to_unit
+    from ..train.trainer import Trainer
+
+    torch.set_num_threads(threads)
+    source = open_source(data, name=name)
+    preset = None
+    if not resume:
+        overrides = {"channels": source.channels}
+        if octaves > 0:
+            overrides["octaves"] = octaves
+        preset = get_preset(preset_name, **overrides)
+    info = {"images": [name], "scenes": 1, "channels": source.channels,
+            "value_range": [list(source.value_range)]}
+    trainer = Trainer(out, [source], preset, resume=resume, threads=threads, source_info=info)
+    views = [View(z, 0.5, 0.5) for z in range(trainer.preset.generator.octaves + 1)]
+    for event in trainer.run(steps, cancel=cancel):
+        yield "step", event
+        if event.step % preview_every == 0 or event.step == steps:
+            with torch.inference_mode():
+                imgs = trainer.G_ema.render(views, seed=None,
+                                            extra=trainer.G_ema.cfg.tile_margin)
+            yield "preview", to_unit(imgs).permute(0, 2, 3, 1).cpu().numpy()
+    return trainer.step_count
+
+
+class TrainWidget(QWidget):
+    """Dock widget that trains a scale space on an image layer."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.preset = ComboBox(label="preset", choices=sorted(PRESETS), value="small")
+        self.octaves = SpinBox(label="octaves (0 = preset)", value=0, min=0, max=8)
+        self.steps = SpinBox(label="steps", value=400, min=1, max=10_000_000)
+        self.out = FileEdit(label="run folder", mode="d", value=Path.home() / "scalespace-run")
+        self.threads = SpinBox(label="CPU threads", value=default_threads(), min=1,
+                               max=os.cpu_count() or 1)
+        self.resume = CheckBox(label="resume the run in the folder", value=False)
+        self.preview_every = SpinBox(label="preview every (steps)", value=50, min=1)
+        self.start_button = PushButton(text="Start")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.form = Container(widgets=[self.layer, self.preset, self.octaves, self.steps,
+                                       self.out, self.threads, self.resume, self.preview_every,
+                                       self.start_button, self.cancel_button])
+        self.status = QLabel("idle")
+        self.plot = LossPlot()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot)
+        self.start_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+        self.viewer.layers.events.inserted.connect(lambda e: self.layer.reset_choices())
+        self.viewer.layers.events.removed.connect(lambda e: self.layer.reset_choices())
+        self.worker = None
+        self._cancel = threading.Event()
+        self._progress: progress | None = None
+        self.steps_done = 0
+
+    def _image_layers(self, _widget=None) -> list:
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def start(self) -> None:
+        layer = self.layer.value
+        if layer is None and not self.resume.value:
+            self.status.setText("add an image layer first")
+            return
+        block_triton_if_unsafe()
+        self._cancel.clear()
+        data = layer.data if layer is not None else None
+        name = layer.name if layer is not None else "resumed"
+        self._progress = progress(total=self.steps.value, desc="training")
+        self.worker = _train(data, name, Path(self.out.value), self.preset.value,
+                             self.octaves.value, self.steps.value, self.threads.value,
+                             self.resume.value, self.preview_every.value, self._cancel)
+        self.worker.yielded.connect(self._on_yield)
+        self.worker.returned.connect(self._on_done)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.start_button.enabled, self.cancel_button.enabled = False, True
+        self.status.setText("starting...")
+        self.worker.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.status.setText("cancelling after this step...")
+
+    def _on_yield(self, item) -> None:
+        kind, payload = item
+        if kind == "step":
+            self.steps_done = payload.step
+            self._progress.n = payload.step
+            self._progress.refresh()
+            self.plot.add(payload.step, payload.losses)
+            if payload.step % 5 == 0 or payload.step < 5:
+                self.plot.redraw()
+            losses = ", ".join(f"{k} {v:.3f}" for k, v in payload.losses.items())
+            self.status.setText(f"step {payload.step}/{payload.total_steps}: {losses}, "
+                                f"{payload.images_per_s:.1f} img/s")
+        else:
+            strip = np.concatenate(list(payload), axis=1)
+            if PREVIEW_LAYER in self.viewer.layers:
+                self.viewer.layers[PREVIEW_LAYER].data = strip
+            else:
+                self.viewer.add_image(strip, name=PREVIEW_LAYER, rgb=strip.shape[-1] == 3)
+
+    def _on_done(self, step: int) -> None:
+        self.status.setText(f"stopped at step {step}; checkpoint in {self.out.value}")
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.setText(f"error: {exc}")
+
+    def _on_finished(self) -> None:
+        self.plot.redraw()
+        if self._progress is not None:
+            self._progress.close()
+        self.start_button.enabled, self.cancel_button.enabled = True, False

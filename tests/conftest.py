@@ -1,0 +1,13 @@
+"""Test-session set-up.
+
+Triton's bundled LLVM and Mesa's llvmpipe (which renders napari under Xvfb) crash a process
+when triton is imported *after* a canvas has been drawn, and torch imports triton by itself
+(every ``torch.optim`` optimizer imports ``torch._dynamo``). Loaded in the other order they
+coexist, so triton is imported here, before any GUI test runs, whatever the test order.
+(Inside napari the plugin blocks triton instead: ``_widgets/_llvm_guard.py``.)
+"""
+
+import importlib.util
+
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
