@@ -105,6 +105,7 @@ class TrainWidget(QWidget):
         self._cancel = threading.Event()
         self._progress: progress | None = None
         self.steps_done = 0
+        self._under = None
 
     def _image_layers(self, _widget=None) -> list:
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
@@ -118,6 +119,7 @@ class TrainWidget(QWidget):
         self._cancel.clear()
         data = layer.data if layer is not None else None
         name = layer.name if layer is not None else "resumed"
+        self._under = layer  # the preview strip is shown under this layer, as wide as it
         self._progress = progress(total=self.steps.value, desc="training")
         self.worker = _train(data, name, Path(self.out.value), self.preset.value,
                              self.octaves.value, self.steps.value, self.threads.value,
@@ -151,7 +153,13 @@ class TrainWidget(QWidget):
             if PREVIEW_LAYER in self.viewer.layers:
                 self.viewer.layers[PREVIEW_LAYER].data = strip
             else:
-                self.viewer.add_image(strip, name=PREVIEW_LAYER, rgb=strip.shape[-1] == 3)
+                scale, translate = (1.0, 1.0), (0.0, 0.0)
+                if self._under is not None:  # zooms 0..L left to right, under the image
+                    (y0, y1), (x0, x1) = self._under.extent.world[:, -2:].T
+                    k = (x1 - x0) / strip.shape[1]
+                    scale, translate = (k, k), (y1 + 0.05 * (y1 - y0), x0)
+                self.viewer.add_image(strip, name=PREVIEW_LAYER, rgb=strip.shape[-1] == 3,
+                                      scale=scale, translate=translate)
 
     def _on_done(self, step: int) -> None:
         self.status.setText(f"stopped at step {step}; checkpoint in {self.out.value}")
