@@ -135,6 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.data import open_source
+    from napari_scalespace.geometry import scene_extent
     from napari_scalespace.model.config import get_preset
     from napari_scalespace.train.trainer import Trainer
 
@@ -162,7 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             preset = get_preset(args.preset, **overrides)
         info = {"images": [str(i) for i in images], "scenes": len(sources),
                 "value_range": [list(s.value_range) for s in sources],
-                "channels": sources[0].channels}
+                "channels": sources[0].channels,
+                "extent": list(scene_extent(sources[0].height, sources[0].width))}
         trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
                           threads=args.threads, resume=args.resume, source_info=info)
     except (ValueError, OSError) as exc:
@@ -232,12 +234,86 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export / truth -----------------------------------------------------------------------------
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write the learned scale space of a run as an OME-Zarr pyramid",
+        description="Render every tile of the run's pyramid (level 0 = finest = zoom OCTAVES) "
+        "and write them as OME-Zarr (NGFF 0.5, zarr v3), one tile per chunk, streaming.",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--out", required=True, help="output .zarr directory (overwritten)")
+    p.add_argument("--octaves", type=int, help="pyramid octaves (default: the run's)")
+    p.add_argument("--seed", type=int, help="scale space to render (runs on several images)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=16, help="tiles per generator call")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from napari_scalespace import checkpoint
+    from napari_scalespace._allocator import keep_large_allocations
+    from napari_scalespace.render.export import export_learned
+
+    keep_large_allocations()
+    try:
+        if args.octaves is not None and args.octaves < 0:
+            raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
+        out = export_learned(args.run, args.out, octaves=args.octaves, seed=args.seed,
+                             progress=not args.quiet, device=args.device, max_batch=args.batch)
+    except (ValueError, OSError, checkpoint.CheckpointError) as exc:
+        print(f"{PROG} export: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_truth(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "truth",
+        help="write the ground-truth OME-Zarr pyramid of an image on the learned pyramid's grid",
+        description="Cut every tile of the pyramid grid (level i = zoom OCTAVES - i, tiles of "
+        "VIEW_SIZE pixels) from IMAGE with exact area resampling and write them as OME-Zarr "
+        "(NGFF 0.5, zarr v3): level i matches level i of `export` with the same settings.",
+    )
+    p.add_argument("image", metavar="IMAGE", help="PNG/JPEG/TIFF/SVS/OME-Zarr image")
+    p.add_argument("--out", required=True, help="output .zarr directory (overwritten)")
+    p.add_argument("--view-size", type=int, required=True, metavar="R",
+                   help="tile size in pixels (the run's resolution)")
+    p.add_argument("--octaves", type=int, required=True, help="pyramid octaves")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_truth)
+
+
+def cmd_truth(args: argparse.Namespace) -> int:
+    from napari_scalespace.render.export import export_truth
+
+    try:
+        if args.view_size < 1:
+            raise ValueError(f"--view-size must be >= 1, got {args.view_size}")
+        if args.octaves < 0:
+            raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
+        out = export_truth(args.image, args.out, args.view_size, args.octaves,
+                           progress=not args.quiet)
+    except (ValueError, OSError) as exc:
+        print(f"{PROG} truth: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info,
     _add_train,
     _add_render,
+    _add_export,
+    _add_truth,
 ]
 
 

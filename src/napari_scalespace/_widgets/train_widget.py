@@ -44,7 +44,7 @@ def _train(data, name, out: Path, preset_name: str, octaves: int, steps: int, th
     import torch
 
     from ..data import open_source
-    from ..geometry import View
+    from ..geometry import View, scene_extent
     from ..model.config import get_preset
     from ..render.image import to_unit
     from ..train.trainer import Trainer
@@ -58,7 +58,8 @@ def _train(data, name, out: Path, preset_name: str, octaves: int, steps: int, th
             overrides["octaves"] = octaves
         preset = get_preset(preset_name, **overrides)
     info = {"images": [name], "scenes": 1, "channels": source.channels,
-            "value_range": [list(source.value_range)]}
+            "value_range": [list(source.value_range)],
+            "extent": list(scene_extent(source.height, source.width))}
     trainer = Trainer(out, [source], preset, resume=resume, threads=threads, source_info=info)
     views = [View(z, 0.5, 0.5) for z in range(trainer.preset.generator.octaves + 1)]
     for event in trainer.run(steps, cancel=cancel):

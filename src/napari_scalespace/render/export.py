@@ -1,0 +1,159 @@
+"""OME-Zarr (NGFF 0.5, zarr v3) pyramids of a learned scale space and of its ground truth.
+
+Both pyramids use the same :class:`geometry.PyramidGrid` (levels, shapes, tile size R), so
+level i of both shows the same region of the scene:
+
+- *learned*: level i tile (a, b) is the run's rendering of ``grid.tile_view(i, a, b)``
+  (:class:`.renderer.Renderer`, seamless tiles);
+- *truth*: the same view cut from the source image with exact area resampling
+  (:func:`data.patches.area_patch`, the semantics of ``cut_patch``; edge replication outside
+  the image).
+
+Layout: one zarr v3 group; arrays ``"0"`` (finest) .. ``"L"`` of shape ``(C, H_i, W_i)``, chunks
+``(C, R, R)`` (one tile), axes c (channel), y, x (space), scale transform ``[1, 2**i, 2**i]``;
+uint8 for colour images, float32 in [0, 1] for single-channel ones. The NGFF metadata is
+written with ome-zarr-py (``write_multiscales_metadata``, ``FormatV05``); the group attributes
+also hold ``"napari_scalespace"``: the grid (octaves, tile, extent) and the pyramid's origin.
+
+Streaming: a level is written one band of tile rows at a time (tiles rendered in batches of
+the renderer's ``max_batch``), so memory stays at one band of tiles whatever the level size;
+a tqdm bar counts tiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import zarr
+from ome_zarr.format import FormatV05
+from ome_zarr.writer import write_multiscales_metadata
+
+from ..geometry import PyramidGrid, scene_extent
+from .renderer import Renderer
+
+__all__ = ["AXES", "export_learned", "export_renderer", "export_truth", "write_pyramid"]
+
+AXES = [
+    {"name": "c", "type": "channel"},
+    {"name": "y", "type": "space"},
+    {"name": "x", "type": "space"},
+]
+
+TileFn = Callable[[Sequence[tuple[int, int, int]]], dict]
+"""keys ``(zoom, a, b)`` -> ``{key: tile}``, tiles ``[R, R]`` or ``[R, R, C]``."""
+
+
+def write_pyramid(
+    out_zarr: str | Path,
+    grid: PyramidGrid,
+    channels: int,
+    dtype: np.dtype,
+    tiles: TileFn,
+    batch: int = 16,
+    progress: bool = True,
+    name: str = "scalespace",
+    attrs: dict | None = None,
+) -> Path:
+    """Write the pyramid of ``grid`` whose tiles ``tiles(keys)`` returns (see the module
+    docstring for the layout); overwrites ``out_zarr``. Returns its path."""
+    from tqdm import tqdm
+
+    out = Path(out_zarr)
+    dtype = np.dtype(dtype)
+    r = grid.tile
+    root = zarr.open_group(str(out), mode="w", zarr_format=3)
+    arrays = []
+    for level in range(grid.n_levels):
+        h, w = grid.level_shape(level)
+        arrays.append(root.create_array(str(level), shape=(channels, h, w), dtype=dtype,
+                                        chunks=(channels, r, r), fill_value=0))
+    datasets = [{"path": str(level), "coordinateTransformations": [
+        {"type": "scale", "scale": [1.0, grid.scale(level), grid.scale(level)]}]}
+        for level in range(grid.n_levels)]
+    write_multiscales_metadata(root, datasets=datasets, fmt=FormatV05(), axes=AXES, name=name)
+    root.attrs["napari_scalespace"] = {
+        "grid": {"octaves": grid.octaves, "tile": r, "extent": list(grid.extent)},
+        **(attrs or {}),
+    }
+    total = sum(np.prod(grid.n_tiles(level)) for level in range(grid.n_levels))
+    bar = tqdm(total=int(total), unit="tile", desc=f"export {out.name}", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for level, arr in enumerate(arrays):
+            zoom = grid.zoom_of_level(level)
+            ny, nx = grid.n_tiles(level)
+            rows_per_band = max(1, batch // nx)
+            for a0 in range(0, ny, rows_per_band):
+                a1 = min(ny, a0 + rows_per_band)
+                band = np.empty((channels, (a1 - a0) * r, nx * r), dtype=dtype)
+                keys = [(zoom, a, b) for a in range(a0, a1) for b in range(nx)]
+                for k0 in range(0, len(keys), batch):
+                    part = keys[k0:k0 + batch]
+                    got = tiles(part)
+                    for key in part:
+                        _, a, b = key
+                        t = np.asarray(got[key])
+                        t = t[None] if t.ndim == 2 else np.moveaxis(t, -1, 0)
+                        band[:, (a - a0) * r:(a - a0 + 1) * r, b * r:(b + 1) * r] = t
+                    bar.update(len(part))
+                arr[:, a0 * r:a1 * r, :] = band
+                del band
+    finally:
+        bar.close()
+    return out
+
+
+def export_renderer(renderer: Renderer, out_zarr: str | Path, octaves: int | None = None,
+                    progress: bool = True, attrs: dict | None = None) -> Path:
+    """Write the learned pyramid of ``renderer`` (``octaves`` default the run's)."""
+    grid = renderer.grid(octaves)
+    meta = {"kind": "learned", "seed": renderer.seed,
+            "run": None if renderer.run_dir is None else str(renderer.run_dir), **(attrs or {})}
+    return write_pyramid(out_zarr, grid, renderer.channels, renderer.dtype,
+                         renderer.render_tiles, batch=renderer.max_batch, progress=progress,
+                         name="learned", attrs=meta)
+
+
+def export_learned(run_dir: str | Path, out_zarr: str | Path, octaves: int | None = None,
+                   seed: int | None = None, progress: bool = True, device: str = "auto",
+                   max_batch: int = 16) -> Path:
+    """Write the learned scale space of ``run_dir`` as an OME-Zarr pyramid (no tile cache:
+    every tile is rendered once)."""
+    renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=0, max_batch=max_batch)
+    return export_renderer(renderer, out_zarr, octaves=octaves, progress=progress)
+
+
+def export_truth(image: object, out_zarr: str | Path, view_size: int, octaves: int,
+                 progress: bool = True, batch: int = 16) -> Path:
+    """Write the ground-truth pyramid of ``image`` (a path or a :class:`data.ImageSource`) on
+    ``PyramidGrid(octaves, view_size, scene_extent(H, W))``: tile = area-resampled view."""
+    from ..data import ImageSource, open_source
+    from ..data.patches import area_patch
+
+    source = image if isinstance(image, ImageSource) else open_source(image)
+    grid = PyramidGrid(octaves, view_size, scene_extent(source.height, source.width))
+    channels = source.channels
+    dtype = np.dtype(np.float32 if channels == 1 else np.uint8)
+    level_of = {grid.zoom_of_level(lv): lv for lv in range(grid.n_levels)}
+
+    def tiles(keys):
+        out = {}
+        for key in keys:
+            zoom, a, b = key
+            p = area_patch(source, grid.tile_view(level_of[zoom], a, b), view_size)
+            out[key] = truth_tile(p)
+        return out
+
+    src = str(image) if not isinstance(image, ImageSource) else repr(image)
+    return write_pyramid(out_zarr, grid, channels, dtype, tiles, batch=batch, progress=progress,
+                         name="truth", attrs={"kind": "truth", "image": src})
+
+
+def truth_tile(patch: np.ndarray) -> np.ndarray:
+    """``[C, R, R]`` float in [0, 1] -> a tile like the renderer's: ``[R, R]`` float32 for one
+    channel, else ``[R, R, C]`` uint8."""
+    if patch.shape[0] == 1:
+        return patch[0].astype(np.float32, copy=False)
+    return np.round(np.clip(patch, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
