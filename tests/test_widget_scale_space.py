@@ -1,0 +1,74 @@
+"""A run opens in napari as a lazy multiscale layer: only the tiles napari shows are rendered,
+showing the same view again renders nothing, and the layer is not blank."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_render_renderer import tiny_run
+
+
+@pytest.fixture(scope="module")
+def run_dir() -> Path:
+    return tiny_run()
+
+
+@pytest.mark.gui
+def test_opening_a_run_gives_a_lazy_multiscale_layer(make_napari_viewer, qtbot, run_dir,
+                                                     tmp_path):
+    viewer = make_napari_viewer(show=True)
+    layers = viewer.open(str(run_dir), plugin="napari-scalespace")
+    layer = layers[0]
+    renderer = layer.metadata["renderer"]
+    grid = renderer.grid()
+    assert layer.multiscale and len(layer.data) == grid.n_levels == 4
+    assert [tuple(d.shape[:2]) for d in layer.data] == [grid.level_shape(i)
+                                                        for i in range(grid.n_levels)]
+    qtbot.wait(200)
+    shot = viewer.screenshot(canvas_only=True)
+    assert shot[..., :3].std() > 1, "the scale-space layer is blank"
+    # NAPARI_SCALESPACE_DOCS=1 refreshes the picture in docs/images (kept out of normal runs so
+    # that running the tests does not modify the working tree)
+    docs = Path(__file__).parents[1] / "docs" / "images"
+    out = (docs if os.environ.get("NAPARI_SCALESPACE_DOCS") else tmp_path) / "scale_space_layer.png"
+    from PIL import Image
+
+    Image.fromarray(shot).save(out)
+
+
+
+@pytest.mark.gui
+def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
+        make_napari_viewer, qtbot, run_dir):
+    from napari_scalespace.reader import scale_space_layer
+
+    viewer = make_napari_viewer(show=True)
+    # 6 octaves: the finest level (2048 x 3072) is far larger than the canvas
+    levels, kwargs, _ = scale_space_layer(run_dir, octaves=6, device="cpu")
+    layer = viewer.add_image(levels, **kwargs)
+    renderer = kwargs["metadata"]["renderer"]
+    R = renderer.grid(6).tile
+    qtbot.wait(300)
+    assert layer.data_level > 0  # the whole scene is shown from a coarse level
+    renderer.reset_stats()
+    viewer.camera.center = (R * 20.5, R * 30.5)
+    viewer.camera.zoom = 8.0  # 8 screen pixels per finest-level pixel: a few tiles in view
+    qtbot.wait(500)
+    assert layer.data_level == 0
+    calls, tiles = renderer.stats.generator_calls, renderer.stats.tiles_rendered
+    (r0, c0), (r1, c1) = np.asarray(layer.corner_pixels)[:, :2]
+    rows, cols = r1 // R - r0 // R + 1, c1 // R - c0 // R + 1
+    visible, with_ring = rows * cols, (rows + 2) * (cols + 2)
+    print(f"finest-level view: {tiles} tiles in {calls} generator calls; "
+          f"{visible} tiles visible, {with_ring} with a ring")
+    assert 1 <= tiles <= with_ring
+    assert calls < tiles  # napari's chunk requests were coalesced into batches
+    renderer.reset_stats()
+    viewer.camera.zoom = 4.0
+    viewer.camera.zoom = 8.0  # the same view again
+    qtbot.wait(500)
+    assert renderer.stats.generator_calls == 0
