@@ -72,3 +72,24 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     viewer.camera.zoom = 8.0  # the same view again
     qtbot.wait(500)
     assert renderer.stats.generator_calls == 0
+
+
+@pytest.mark.gui
+def test_scale_space_widget_adds_the_layer_and_jumps_to_a_zoom(make_napari_viewer, qtbot,
+                                                                run_dir, tmp_path):
+    from napari_scalespace._widgets.scale_space_widget import ScaleSpaceWidget
+
+    viewer = make_napari_viewer(show=True)
+    widget = ScaleSpaceWidget(viewer)
+    widget.run.value = tmp_path  # not a run: a clear message, no layer
+    assert widget.add_layer() is None and "not a run" in widget.status.text()
+    widget.run.value = run_dir
+    widget.octaves.value = 7
+    layer = widget.add_layer()
+    assert len(layer.data) == 8 and widget.zoom.max == 7
+    widget.jump_to_zoom(7.0)  # one tile across the canvas: the finest level
+    qtbot.wait(300)
+    assert layer.data_level == 0
+    widget.jump_to_zoom(0.0)  # the whole scene (4096 finest pixels) on the canvas: coarse
+    qtbot.wait(300)
+    assert layer.data_level >= 2
