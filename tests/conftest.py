@@ -5,9 +5,20 @@ when triton is imported *after* a canvas has been drawn, and torch imports trito
 (every ``torch.optim`` optimizer imports ``torch._dynamo``). Loaded in the other order they
 coexist, so triton is imported here, before any GUI test runs, whatever the test order.
 (Inside napari the plugin blocks triton instead: ``_widgets/_llvm_guard.py``.)
+
+With ``CI`` set (as CI does), hypothesis uses a derandomised profile.
 """
 
 import importlib.util
+import os
+
+from hypothesis import settings
+
+# CI runs the property tests with a fixed derandomised search (reproducible results);
+# locally hypothesis keeps exploring new examples on every run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 if importlib.util.find_spec("triton") is not None:
     import triton  # noqa: F401
