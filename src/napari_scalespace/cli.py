@@ -140,36 +140,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace.train.trainer import Trainer
 
     keep_large_allocations()
-    try:
-        if args.steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {args.steps}")
-        images = list(args.images)
-        preset = None
-        if args.resume:
-            _, info = checkpoint.read_config(args.out)
-            images = images or info.get("images", [])
-            if not images:
-                raise ValueError("--resume needs the images (none are recorded in the run)")
-        elif not images:
-            raise ValueError("give at least one IMAGE")
-        sources = [open_source(path) for path in images]
-        if not args.resume:
-            overrides = _parse_overrides(args.set)
-            if args.octaves is not None:
-                overrides["octaves"] = args.octaves
-            if args.batch is not None:
-                overrides["batch"] = args.batch
-            overrides.setdefault("channels", sources[0].channels)
-            preset = get_preset(args.preset, **overrides)
-        info = {"images": [str(i) for i in images], "scenes": len(sources),
-                "value_range": [list(s.value_range) for s in sources],
-                "channels": sources[0].channels,
-                "extent": list(scene_extent(sources[0].height, sources[0].width))}
-        trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
-                          threads=args.threads, resume=args.resume, source_info=info)
-    except (ValueError, OSError) as exc:
-        print(f"{PROG} train: error: {exc}", file=sys.stderr)
-        return 2
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    images = list(args.images)
+    preset = None
+    if args.resume:
+        _, info = checkpoint.read_config(args.out)
+        images = images or info.get("images", [])
+        if not images:
+            raise ValueError("--resume needs the images (none are recorded in the run)")
+    elif not images:
+        raise ValueError("give at least one IMAGE")
+    sources = [open_source(path) for path in images]
+    if not args.resume:
+        overrides = _parse_overrides(args.set)
+        if args.octaves is not None:
+            overrides["octaves"] = args.octaves
+        if args.batch is not None:
+            overrides["batch"] = args.batch
+        overrides.setdefault("channels", sources[0].channels)
+        preset = get_preset(args.preset, **overrides)
+    info = {"images": [str(i) for i in images], "scenes": len(sources),
+            "value_range": [list(s.value_range) for s in sources],
+            "channels": sources[0].channels,
+            "extent": list(scene_extent(sources[0].height, sources[0].width))}
+    trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
+                      threads=args.threads, resume=args.resume, source_info=info)
     return _train_loop(trainer, args.steps)
 
 
@@ -217,19 +213,14 @@ def _add_render(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.geometry import View
     from napari_scalespace.render.image import render_views, save_image, strip
 
     keep_large_allocations()
-    try:
-        views = [View(zoom, *args.center) for zoom in args.zoom]
-        images, _ = render_views(args.run, views, seed=args.seed, device=args.device)
-        save_image(strip(images), args.out)
-    except (ValueError, OSError, checkpoint.CheckpointError) as exc:
-        print(f"{PROG} render: error: {exc}", file=sys.stderr)
-        return 2
+    views = [View(zoom, *args.center) for zoom in args.zoom]
+    images, _ = render_views(args.run, views, seed=args.seed, device=args.device)
+    save_image(strip(images), args.out)
     print(f"wrote {args.out}")
     return 0
 
@@ -255,19 +246,14 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.render.export import export_learned
 
     keep_large_allocations()
-    try:
-        if args.octaves is not None and args.octaves < 0:
-            raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
-        out = export_learned(args.run, args.out, octaves=args.octaves, seed=args.seed,
-                             progress=not args.quiet, device=args.device, max_batch=args.batch)
-    except (ValueError, OSError, checkpoint.CheckpointError) as exc:
-        print(f"{PROG} export: error: {exc}", file=sys.stderr)
-        return 2
+    if args.octaves is not None and args.octaves < 0:
+        raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
+    out = export_learned(args.run, args.out, octaves=args.octaves, seed=args.seed,
+                         progress=not args.quiet, device=args.device, max_batch=args.batch)
     print(f"wrote {out}")
     return 0
 
@@ -292,16 +278,12 @@ def _add_truth(subparsers: argparse._SubParsersAction) -> None:
 def cmd_truth(args: argparse.Namespace) -> int:
     from napari_scalespace.render.export import export_truth
 
-    try:
-        if args.view_size < 1:
-            raise ValueError(f"--view-size must be >= 1, got {args.view_size}")
-        if args.octaves < 0:
-            raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
-        out = export_truth(args.image, args.out, args.view_size, args.octaves,
-                           progress=not args.quiet)
-    except (ValueError, OSError) as exc:
-        print(f"{PROG} truth: error: {exc}", file=sys.stderr)
-        return 2
+    if args.view_size < 1:
+        raise ValueError(f"--view-size must be >= 1, got {args.view_size}")
+    if args.octaves < 0:
+        raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
+    out = export_truth(args.image, args.out, args.view_size, args.octaves,
+                       progress=not args.quiet)
     print(f"wrote {out}")
     return 0
 
@@ -332,9 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Bad input (``ValueError``, including ``CheckpointError``, and ``OSError``) is reported as one
+    line, ``napari-scalespace COMMAND: error: ...``, with exit status 2."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
