@@ -77,3 +77,37 @@ def test_learned_tiles_are_the_renderers(stores):
             :, 32 * a: 32 * a + 32, 32 * b: 32 * b + 32]
         t = r.tile(2 - level, a, b)
         assert np.abs(got.transpose(1, 2, 0).astype(int) - t).max() <= 1
+
+
+def test_napari_ome_zarr_opens_both_with_the_same_levels_and_shapes(stores):
+    """The standard napari reader for OME-Zarr (napari-ome-zarr) reads both stores: one layer
+    split into R, G, B channels (our OMERO metadata), three levels, identical shapes."""
+    from napari_ome_zarr import napari_get_reader
+
+    _, _, learned, truth = stores
+    shapes = []
+    for path, name in ((learned, "learned"), (truth, "truth")):
+        reader = napari_get_reader(str(path))
+        assert reader is not None
+        (data, meta, kind), = reader()
+        assert kind == "image" and meta["channel_axis"] == 0
+        assert meta["name"] == [f"{name}: R", f"{name}: G", f"{name}: B"]
+        assert meta["contrast_limits"] == [[0.0, 255.0]] * 3
+        assert [tuple(d.shape) for d in data] == [tuple(zarr.open_array(
+            str(path / str(i)), mode="r").shape) for i in range(3)]
+        assert np.array_equal(np.asarray(data[2]), zarr.open_array(str(path / "2"),
+                                                                   mode="r")[:])
+        shapes.append([tuple(d.shape) for d in data])
+    assert shapes[0] == shapes[1] and len(shapes[0]) == 3
+
+
+def test_our_reader_opens_a_pyramid_as_one_rgb_layer(stores):
+    from napari_scalespace.reader import get_reader, is_pyramid
+
+    run, _, learned, truth = stores
+    assert is_pyramid(learned) and is_pyramid(truth) and not is_pyramid(run)
+    (levels, kwargs, kind), = get_reader(str(truth))(str(truth))
+    assert kind == "image" and kwargs["rgb"] and kwargs["multiscale"]
+    arr = zarr.open_array(str(truth / "1"), mode="r")[:]
+    assert np.array_equal(np.asarray(levels[1]), arr.transpose(1, 2, 0))
+    assert kwargs["metadata"]["napari_scalespace"]["kind"] == "truth"

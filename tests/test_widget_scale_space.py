@@ -28,6 +28,10 @@ def test_opening_a_run_gives_a_lazy_multiscale_layer(make_napari_viewer, qtbot, 
     assert layer.multiscale and len(layer.data) == grid.n_levels == 4
     assert [tuple(d.shape[:2]) for d in layer.data] == [grid.level_shape(i)
                                                         for i in range(grid.n_levels)]
+    # tiles render in the background; the reader's hook refreshes the layer as they land
+    refresher = layer._scalespace_refresher
+    qtbot.waitUntil(lambda: refresher.refreshes >= 1 and refresher.scheduler.idle,
+                    timeout=60_000)
     qtbot.wait(200)
     shot = viewer.screenshot(canvas_only=True)
     assert shot[..., :3].std() > 1, "the scale-space layer is blank"
@@ -42,22 +46,43 @@ def test_opening_a_run_gives_a_lazy_multiscale_layer(make_napari_viewer, qtbot, 
 
 
 @pytest.mark.gui
+@pytest.mark.parametrize("progressive", [True, False], ids=["progressive", "dask"])
 def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
-        make_napari_viewer, qtbot, run_dir):
+        make_napari_viewer, qtbot, run_dir, progressive):
+    import threading
+
+    from napari_scalespace._widgets._progressive import attach
     from napari_scalespace.reader import scale_space_layer
 
     viewer = make_napari_viewer(show=True)
     # 6 octaves: the finest level (2048 x 3072) is far larger than the canvas
-    levels, kwargs, _ = scale_space_layer(run_dir, octaves=6, device="cpu")
-    layer = viewer.add_image(levels, **kwargs)
+    levels, kwargs, _ = scale_space_layer(run_dir, octaves=6, device="cpu",
+                                          progressive=progressive)
     renderer = kwargs["metadata"]["renderer"]
+    on_ui_thread = []
+    real = renderer._render
+
+    def spy(*args):
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+        return real(*args)
+
+    renderer._render = spy
+    layer = viewer.add_image(levels, **kwargs)
+    refresher = attach(layer, viewer)
+    assert (refresher is not None) == progressive
+
+    def settle():
+        if progressive:
+            qtbot.waitUntil(lambda: refresher.scheduler.idle, timeout=60_000)
+        qtbot.wait(500)
+
     R = renderer.grid(6).tile
-    qtbot.wait(300)
+    settle()
     assert layer.data_level > 0  # the whole scene is shown from a coarse level
     renderer.reset_stats()
     viewer.camera.center = (R * 20.5, R * 30.5)
     viewer.camera.zoom = 8.0  # 8 screen pixels per finest-level pixel: a few tiles in view
-    qtbot.wait(500)
+    settle()
     assert layer.data_level == 0
     calls, tiles = renderer.stats.generator_calls, renderer.stats.tiles_rendered
     (r0, c0), (r1, c1) = np.asarray(layer.corner_pixels)[:, :2]
@@ -70,8 +95,12 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     renderer.reset_stats()
     viewer.camera.zoom = 4.0
     viewer.camera.zoom = 8.0  # the same view again
-    qtbot.wait(500)
+    settle()
     assert renderer.stats.generator_calls == 0
+    # progressive: the generator ran only on the scheduler's thread (reads never render)
+    assert on_ui_thread and not (progressive and any(on_ui_thread))
+    shot = viewer.screenshot(canvas_only=True)
+    assert shot[..., :3].std() > 1  # the finest tiles are shown, not a blank canvas
 
 
 @pytest.mark.gui

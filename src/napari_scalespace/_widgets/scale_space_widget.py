@@ -11,6 +11,7 @@ from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 from ..geometry import View
 from ..reader import is_run, scale_space_layer
 from ._llvm_guard import block_triton_if_unsafe
+from ._progressive import attach
 
 
 class ScaleSpaceWidget(QWidget):
@@ -42,6 +43,7 @@ class ScaleSpaceWidget(QWidget):
         octaves = self.octaves.value or None
         levels, kwargs, _ = scale_space_layer(path, seed=seed, octaves=octaves)
         self.layer = self.viewer.add_image(levels, **kwargs)
+        attach(self.layer, self.viewer)  # tiles render in the background; refresh as they land
         self.zoom.max = float(len(levels) - 1)
         self.status.setText(f"{len(levels)} levels, finest {levels[0].shape[1]} x "
                             f"{levels[0].shape[0]} px")

@@ -1,7 +1,7 @@
 """Bundled sample images (see ``samples/README.md`` for origin, licence and how they were made).
 
 ``SAMPLES`` maps a sample name to ``(file name, description)``; :func:`sample_path` gives the
-file's path inside the installed package.
+file's path inside the installed package, :func:`sample_run` the shipped pretrained run.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.resources import as_file, files
 from pathlib import Path
 
-__all__ = ["SAMPLES", "sample_path"]
+__all__ = ["PRETRAINED", "SAMPLES", "sample_path", "sample_run"]
 
 SAMPLES: dict[str, tuple[str, str]] = {
     "blue_marble": (
@@ -30,4 +30,16 @@ def sample_path(name: str) -> Path:
         raise ValueError(f"name: unknown sample {name!r}; choose one of {sorted(SAMPLES)}")
     resource = files("napari_scalespace.data").joinpath("samples", SAMPLES[name][0])
     with as_file(resource) as path:  # a real file for a normal (non-zip) install
+        return Path(path)
+
+
+PRETRAINED = "tiny_he"
+"""Folder (beside the images) of the shipped render-only ``tiny`` run trained on ``he``."""
+
+
+def sample_run() -> Path:
+    """Run directory of the shipped pretrained ``tiny`` run (config + the EMA generator of its
+    last checkpoint only: it renders and exports, it cannot resume training)."""
+    resource = files("napari_scalespace.data").joinpath("samples", PRETRAINED)
+    with as_file(resource) as path:
         return Path(path)

@@ -201,6 +201,16 @@ class Renderer:
 
     # --- rendering ----------------------------------------------------------------------------
 
+    def cached(self, key: TileKey) -> np.ndarray | None:
+        """The cached tile of ``key`` for the current seed, or ``None``; never renders and does
+        not count as a request (it does refresh the tile's place in the LRU)."""
+        with self._cond:
+            ck = (self._seed, *key)
+            hit = self._cache.get(ck)
+            if hit is not None:
+                self._cache.move_to_end(ck)
+            return hit
+
     def tile(self, zoom: int, a: int, b: int) -> np.ndarray:
         """One tile (read-only, possibly shared with the cache)."""
         key = (zoom, a, b)

@@ -1,0 +1,88 @@
+"""The Export-and-compare widget writes both pyramids in a worker (progress, cancel), opens
+them side by side in grid mode, fills the metrics table; napari-ome-zarr opens both stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_scalespace.eval.compare import LEARNED, METRICS, TRUTH
+from napari_scalespace.render.export import is_complete
+from test_render_renderer import tiny_run
+
+
+@pytest.fixture(scope="module")
+def run_dir() -> Path:
+    return tiny_run()
+
+
+@pytest.mark.gui
+def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_viewer, qtbot,
+                                                                  run_dir, tmp_path):
+    from napari_scalespace._widgets.compare_widget import CompareWidget, viewer_grid
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(np.zeros((8, 8)), name="other")
+    widget = CompareWidget(viewer)
+    widget.run.value = run_dir
+    widget.octaves.value = 2
+    widget.tiles.value = 4
+    widget.out.value = tmp_path / "cmp"
+    widget.start()
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=240_000)
+    assert widget.result == "done", widget.status.text()
+    assert widget._progress is None  # the progress bar was closed
+    assert is_complete(tmp_path / "cmp" / LEARNED) and is_complete(tmp_path / "cmp" / TRUTH)
+    assert (tmp_path / "cmp" / METRICS).is_file()
+    assert widget.table.rowCount() == 3 and float(widget.table.item(0, 3).text()) > 0
+    learned, truth = viewer.layers["learned"], viewer.layers["truth"]
+    assert learned.multiscale and len(learned.data) == len(truth.data) == 3
+    assert [d.shape for d in learned.data] == [d.shape for d in truth.data]
+    grid = viewer_grid(viewer)
+    assert grid.enabled and not viewer.layers["other"].visible
+    # learned on the left, truth on the right of a 1 x 2 grid
+    assert grid.position(viewer.layers.index(learned), viewer.layers) == (0, 0)
+    assert grid.position(viewer.layers.index(truth), viewer.layers) == (0, 1)
+    qtbot.wait(300)
+    shot = viewer.screenshot(canvas_only=True)
+    half = shot.shape[1] // 2
+    assert shot[:, :half, :3].std() > 1 and shot[:, half:, :3].std() > 1
+    docs = Path(__file__).parents[1] / "docs" / "images"
+    out = (docs if os.environ.get("NAPARI_SCALESPACE_DOCS") else tmp_path) / "compare.png"
+    from PIL import Image
+
+    Image.fromarray(shot).save(out)
+
+    # napari-ome-zarr, the standard OME-Zarr reader, opens both with the same levels and shapes
+    opened = [viewer.open(str(tmp_path / "cmp" / s), plugin="napari-ome-zarr")
+              for s in (LEARNED, TRUTH)]
+    assert [len(layers) for layers in opened] == [3, 3]  # R, G, B
+    assert [[d.shape for d in layer.data] for layer in opened[0]] == [
+        [d.shape for d in layer.data] for layer in opened[1]]
+    assert [len(layer.data) for layer in opened[0]] == [3, 3, 3]
+
+
+@pytest.mark.gui
+def test_cancel_stops_the_export_and_reports_bad_input(make_napari_viewer, qtbot, run_dir,
+                                                       tmp_path):
+    from napari_scalespace._widgets.compare_widget import CompareWidget
+
+    viewer = make_napari_viewer()
+    widget = CompareWidget(viewer)
+    widget.run.value = tmp_path  # not a run
+    widget.start()
+    assert "not a run folder" in widget.status.text() and widget.worker is None
+    widget.run.value = run_dir
+    widget.octaves.value = 5  # 1 + 4 + ... + 1024 x 1.5 tiles: minutes of work
+    widget.out.value = tmp_path / "cmp"
+    widget.start()
+    qtbot.waitUntil(lambda: widget._done["learned"] > 0, timeout=120_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
+    assert widget.result == "cancelled"
+    assert widget._done["learned"] < widget._total["learned"]
+    assert not is_complete(tmp_path / "cmp" / LEARNED)
+    assert widget.open_side_by_side() == [] and "export first" in widget.status.text()
