@@ -19,7 +19,8 @@ Modes:
 - ``async``: ``settings.experimental.async_ = True`` (napari slices on a worker thread);
 - ``progressive``: our :func:`render.progressive.progressive_pyramid` levels (cached tiles at
   once, missing ones drawn from a coarser cached tile and rendered in the background, then the
-  layer refreshes; what the plugin uses), napari's default slicing.
+  layer refreshes; what the plugin uses), napari's default slicing;
+- ``progressive-async``: both.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
 
-MODES = ("sync", "async", "progressive")
+MODES = ("sync", "async", "progressive", "progressive-async")
 
 
 def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
@@ -48,12 +50,14 @@ def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
 
     if threads:
         torch.set_num_threads(threads)
-    get_settings().experimental.async_ = mode == "async"
+    # the mode's setting comes from NAPARI_ASYNC in the environment (set by main), so the
+    # user's saved napari preferences are neither used nor changed
+    assert get_settings().experimental.async_ == (mode in ("async", "progressive-async"))
     torch.manual_seed(0)
     G = Generator(get_preset("tiny", octaves=octaves).generator).eval()
     renderer = Renderer.from_generator(G, {"scenes": 1}, cache_mb=256)
-    renderer.render_tiles([(0, 0, 0)])  # warm up torch outside the measurement
-    if mode == "progressive":
+    pass
+    if mode.startswith("progressive"):
         from napari_scalespace.render.progressive import progressive_pyramid
 
         levels = progressive_pyramid(renderer, octaves)
@@ -71,7 +75,7 @@ def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
     heart.timeout.connect(lambda: beats.append(time.perf_counter()))
     t_add = time.perf_counter()
     layer = viewer.add_image(levels, multiscale=True, rgb=True, name="scale space")
-    if mode == "progressive":
+    if mode.startswith("progressive"):
         from napari_scalespace._widgets._progressive import attach
 
         attach(layer, viewer)
@@ -81,6 +85,9 @@ def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
     canvas = 700.0
     z_fit, z_fine = canvas / max(h, w), 4.0
     frames = int(seconds / 0.04)
+    from napari_scalespace._widgets._napari_compat import viewer_camera
+
+    camera = viewer_camera(viewer)
     state = {"i": 0}
 
     def step() -> None:
@@ -94,8 +101,8 @@ def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
         zoom = z_fit * (z_fine / z_fit) ** tri
         angle = 4 * math.pi * t
         radius = 0.3 * tri * min(h, w)
-        viewer.camera.center = (h / 2 + radius * math.sin(angle), w / 2 + radius * math.cos(angle))
-        viewer.camera.zoom = zoom
+        camera.center = (h / 2 + radius * math.sin(angle), w / 2 + radius * math.cos(angle))
+        camera.zoom = zoom
         state["i"] = i + 1
 
     loop = QEventLoop()
@@ -106,11 +113,22 @@ def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
     heart.start()
     mover.start()
     t0 = time.perf_counter()
-    loop.exec()
+    child.t0 = t0  # for probes
+    if os.environ.get("BENCH_PROFILE"):  # where the UI thread's time goes
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(loop.exec)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    else:
+        loop.exec()
     wall = time.perf_counter() - t0
     heart.stop()
     stats = renderer.stats
     gaps = np.diff(np.asarray(beats)) * 1000 - 10 if len(beats) > 1 else np.zeros(1)
+    worst = np.argsort(gaps)[::-1][:5]
+    worst_at = [(round(float(beats[i] - t0), 2), round(float(gaps[i]))) for i in worst]
     # does the last view complete? let pending renders land (5 s), then look at it
     for _ in range(100):
         app.processEvents()
@@ -126,6 +144,7 @@ def child(mode: str, seconds: float, octaves: int, threads: int | None) -> dict:
         "max_stall_ms": round(float(gaps.max()), 1),
         "p99_stall_ms": round(float(np.percentile(gaps, 99)), 1),
         "stalls_over_100ms": int((gaps > 100).sum()),
+        "worst_at_s_ms": worst_at,
         "generator_calls": stats.generator_calls, "tiles_rendered": stats.tiles_rendered,
         "blank_final": blank,
         "torch_threads": torch.get_num_threads(),
@@ -152,7 +171,8 @@ def main() -> int:
                "--octaves", str(args.octaves)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        env = dict(os.environ, NAPARI_ASYNC="1" if "async" in mode else "0")
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         line = next((x for x in res.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             print(f"{mode}: failed (rc {res.returncode})\n{res.stderr[-3000:]}")

@@ -1,8 +1,14 @@
 """Screenshots for the user guide (run under a display or ``xvfb-run -a``):
 
-    xvfb-run -a .venv/bin/python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py [--run RUN]
 
-- ``images/train_widget.png``: the Train widget after a short ``tiny`` run on the H&E sample.
+- ``images/train_widget.png``: the Train widget after a short ``tiny`` run on the H&E sample;
+- ``images/scale_space_widget.png``: the Scale space widget and the lazy layer of RUN, zoomed;
+- ``images/compare_widget.png``: the Export-and-compare widget after exporting RUN's learned
+  pyramid and its ground truth, shown side by side, with the metrics table.
+
+RUN defaults to the pretrained ``tiny`` run shipped with the package; the pictures in the docs
+were made with the demo's run (``--run runs/demo-he``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,60 @@ def train_widget(path: Path) -> None:
     viewer.close()
 
 
+def _wait(seconds: float, until=None) -> None:
+    from napari_scalespace._widgets.show import _wait as wait
+
+    wait(seconds, until)
+
+
+def scale_space_widget(run: Path, path: Path) -> None:
+    from napari_scalespace._widgets.scale_space_widget import ScaleSpaceWidget
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1500, 900)
+    widget = ScaleSpaceWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Scale space", area="right")
+    widget.run.value = run
+    layer = widget.add_layer()
+    levels = len(layer.data)
+    widget.zoom.value = max(0.0, levels - 4.0)  # 4-octave demo: half the scene
+    refresher = getattr(layer, "_scalespace_refresher", None)
+    _wait(120, until=lambda: refresher is None or refresher.scheduler.idle)
+    _wait(1.5)
+    viewer.screenshot(str(path), canvas_only=False)
+    viewer.close()
+
+
+def compare_widget(run: Path, path: Path) -> None:
+    from napari_scalespace._widgets.compare_widget import CompareWidget
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1500, 900)
+    widget = CompareWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Export and compare", area="right")
+    widget.run.value = run
+    widget.out.value = Path(tempfile.mkdtemp()) / "compare"
+    widget.start()
+    _wait(1800, until=lambda: widget.result is not None and widget.start_button.enabled)
+    _wait(1.5)
+    viewer.screenshot(str(path), canvas_only=False)
+    viewer.close()
+
+
 if __name__ == "__main__":
-    train_widget(HERE / "images" / "train_widget.png")
-    print("wrote", HERE / "images" / "train_widget.png")
+    import argparse
+
+    from napari_scalespace.data.samples import sample_run
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--run", type=Path, default=None, help="run (default: the shipped one)")
+    p.add_argument("--only", nargs="*", default=["train", "scale_space", "compare"])
+    args = p.parse_args()
+    run = args.run or sample_run()
+    images = HERE / "images"
+    jobs = {"train": lambda: train_widget(images / "train_widget.png"),
+            "scale_space": lambda: scale_space_widget(run, images / "scale_space_widget.png"),
+            "compare": lambda: compare_widget(run, images / "compare_widget.png")}
+    for name in args.only:
+        jobs[name]()
+        print("wrote", name)

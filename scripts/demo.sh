@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Set up the environment if needed, then run the main job: train the `small` preset on the
-# bundled H&E sample (1024 x 1024, 4 octaves of 64-px views) and render a strip of views of the
-# learned scale space at zooms 0..4 around one point.
-#   bash scripts/demo.sh            # STEPS=400 by default; resumes if runs/demo-he exists
-#   STEPS=1000 bash scripts/demo.sh
+# The main job. Set up the environment if needed, then:
+#  1. train the `small` preset on the bundled H&E sample (1024 x 1024, 4 octaves of 64-px views)
+#     for STEPS steps or MINUTES minutes, whichever comes first (resumes runs/demo-he if there);
+#  2. render a strip of views of the learned scale space at zooms 0..4 (views.png);
+#  3. export the learned and the ground-truth OME-Zarr pyramids on one grid and compare them
+#     level by level (compare/learned.zarr, compare/truth.zarr, compare/metrics.json);
+#  4. open napari with the widgets, the lazy scale-space layer and learned | truth side by side;
+#     without a display (or with SCREENSHOT=1) it writes a screenshot instead (napari.png).
+#   bash scripts/demo.sh                       # STEPS=400 MINUTES=15 by default
+#   STEPS=2000 MINUTES=60 bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup-env.sh
 STEPS="${STEPS:-400}"
+MINUTES="${MINUTES:-15}"
 RUN=runs/demo-he
 IMAGE=src/napari_scalespace/data/samples/he_1024.jpg
+CLI=.venv/bin/napari-scalespace
 if [[ -f "$RUN/config.json" ]]; then
     resume=(--resume)
 else
     resume=()
 fi
-.venv/bin/napari-scalespace train "$IMAGE" --out "$RUN" --preset small --steps "$STEPS" \
+"$CLI" train "$IMAGE" --out "$RUN" --preset small --steps "$STEPS" --time-limit "$MINUTES" \
     "${resume[@]}"
-.venv/bin/napari-scalespace render "$RUN" --zoom 0 1 2 3 4 --center 0.5 0.5 \
-    --out "$RUN/views.png"
-echo "The scale space is in $RUN (config.json + safetensors checkpoints); views: $RUN/views.png"
+"$CLI" render "$RUN" --zoom 0 1 2 3 4 --center 0.5 0.5 --out "$RUN/views.png"
+"$CLI" compare "$RUN" --out "$RUN/compare"
+if [[ -n "${DISPLAY:-}" && -z "${SCREENSHOT:-}" ]]; then
+    "$CLI" show "$RUN" --compare "$RUN/compare"
+else
+    xvfb-run -a -s "-screen 0 1600x1000x24" "$CLI" show "$RUN" --compare "$RUN/compare" \
+        --screenshot "$RUN/napari.png"
+fi
+echo "The scale space is in $RUN (config.json + safetensors checkpoints): views $RUN/views.png,"
+echo "pyramids and metrics in $RUN/compare, napari: .venv/bin/napari-scalespace show $RUN --compare $RUN/compare"

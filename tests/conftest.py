@@ -7,10 +7,17 @@ coexist, so triton is imported here, before any GUI test runs, whatever the test
 (Inside napari the plugin blocks triton instead: ``_widgets/_llvm_guard.py``.)
 
 With ``CI`` set (as CI does), hypothesis uses a derandomised profile.
+
+napari's settings are read from and saved to a throw-away file (``NAPARI_CONFIG``), so tests
+neither depend on nor change the user's preferences (e.g. async slicing).
 """
 
 import importlib.util
 import os
+import tempfile
+
+os.environ["NAPARI_CONFIG"] = os.path.join(tempfile.mkdtemp(prefix="napari_cfg_"),
+                                           "settings.yaml")
 
 from hypothesis import settings
 

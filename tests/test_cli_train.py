@@ -104,3 +104,19 @@ def test_bad_inputs_get_one_clear_error_line(tmp_path, case):
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "error" in lines[0] and needle in lines[0], res.stderr
+
+
+@pytest.mark.slow
+def test_time_limit_stops_with_a_checkpoint_and_records_the_absolute_image_path(tmp_path):
+    run = tmp_path / "run"
+    t0 = time.monotonic()
+    res = cli("train", os.path.relpath(HE), "--out", str(run), "--preset", "tiny", "--steps",
+              "100000", "--time-limit", "0.001")  # 60 ms: stops after the first step
+    assert res.returncode == 0, res.stderr
+    assert "time limit of 0.001 min reached at step 1" in res.stderr
+    assert step_of(run) == 1
+    assert time.monotonic() - t0 < 300
+    _, info = checkpoint.read_config(run)
+    assert info["images"] == [str(Path(HE).resolve())]
+    res = cli("train", HE, "--out", str(tmp_path / "x"), "--time-limit", "0")
+    assert res.returncode == 2 and "--time-limit must be > 0" in res.stderr

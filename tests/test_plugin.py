@@ -65,3 +65,49 @@ def test_core_imports_no_qt_or_napari():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert ast.literal_eval(out.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.gui
+def test_sample_data_opens_the_crops_and_the_pretrained_scale_space(make_napari_viewer, qtbot):
+    from napari_scalespace.data import sample_path
+    from napari_scalespace.data.samples import sample_run
+    from napari_scalespace.reader import is_run
+
+    viewer = make_napari_viewer(show=True)
+    he = viewer.open_sample(PLUGIN, "he")[0]
+    assert he.rgb and he.data.shape == (1024, 1024, 3)
+    from PIL import Image
+
+    assert np.array_equal(he.data, np.asarray(Image.open(sample_path("he")).convert("RGB")))
+    assert viewer.open_sample(PLUGIN, "blue_marble")[0].data.shape == (1024, 1024, 3)
+    # the shipped run is render-only but complete for rendering: a 4-level lazy layer
+    assert is_run(sample_run())
+    layer = viewer.open_sample(PLUGIN, "pretrained_he")[0]
+    assert layer.multiscale and len(layer.data) == 4
+    renderer = layer.metadata["renderer"]
+    tile = renderer.tile(0, 0, 0)  # the whole scene at 32 px: H&E colours (pink/purple)
+    r, g, b = tile.reshape(-1, 3).mean(axis=0)
+    assert r > g and b > g, (r, g, b)
+
+
+@pytest.mark.gui
+def test_show_command_writes_a_screenshot_of_widgets_and_pyramids(tmp_path):
+    """`napari-scalespace show RUN --compare DIR --screenshot PNG`, as the demo runs it
+    headless (pytest-xvfb's display is inherited by the subprocess)."""
+    import os
+
+    from PIL import Image
+
+    from napari_scalespace.cli import main
+    from napari_scalespace.data.samples import sample_run
+
+    assert main(["compare", str(sample_run()), "--out", str(tmp_path / "cmp"), "--octaves", "2",
+                 "--tiles", "4", "--quiet", "--device", "cpu"]) == 0
+    png = tmp_path / "napari.png"
+    res = subprocess.run([sys.executable, "-m", "napari_scalespace", "show", str(sample_run()),
+                          "--compare", str(tmp_path / "cmp"), "--screenshot", str(png)],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert res.returncode == 0, res.stderr[-3000:]
+    shot = np.asarray(Image.open(png))
+    assert shot.shape[0] > 400 and shot.shape[1] > 800
+    assert shot[..., :3].std() > 10

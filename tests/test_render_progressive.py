@@ -81,7 +81,7 @@ def test_centre_tiles_are_requested_first(renderer):
     seen = []
     levels[0].scheduler.request = lambda level, keys: seen.append(keys)
     levels[0][0:5 * 32, 0:5 * 32]
-    keys = seen[0]
+    keys = [tuple(k) for k in seen[0].tolist()]
     assert keys[0] == (3, 2, 2) and len(keys) == 25
     d = [(a - 2) ** 2 + (b - 2) ** 2 for _, a, b in keys]
     assert d == sorted(d)

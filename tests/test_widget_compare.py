@@ -22,7 +22,8 @@ def run_dir() -> Path:
 @pytest.mark.gui
 def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_viewer, qtbot,
                                                                   run_dir, tmp_path):
-    from napari_scalespace._widgets.compare_widget import CompareWidget, viewer_grid
+    from napari_scalespace._widgets._napari_compat import viewer_grid
+    from napari_scalespace._widgets.compare_widget import CompareWidget
 
     viewer = make_napari_viewer(show=True)
     viewer.add_image(np.zeros((8, 8)), name="other")
@@ -86,3 +87,12 @@ def test_cancel_stops_the_export_and_reports_bad_input(make_napari_viewer, qtbot
     assert widget._done["learned"] < widget._total["learned"]
     assert not is_complete(tmp_path / "cmp" / LEARNED)
     assert widget.open_side_by_side() == [] and "export first" in widget.status.text()
+    # a ground-truth layer of another shape: a clear error from the worker, nothing written
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="square", rgb=True)
+    widget.image.value = viewer.layers["square"]
+    widget.out.value = tmp_path / "other"
+    widget.start()
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
+    assert widget.result == "error"
+    assert "square (64 x 64 px)" in widget.status.text()
+    assert "not the image it was trained on" in widget.status.text()

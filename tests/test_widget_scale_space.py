@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_scalespace._widgets._napari_compat import viewer_camera
 from test_render_renderer import tiny_run
 
 
@@ -80,8 +81,8 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     settle()
     assert layer.data_level > 0  # the whole scene is shown from a coarse level
     renderer.reset_stats()
-    viewer.camera.center = (R * 20.5, R * 30.5)
-    viewer.camera.zoom = 8.0  # 8 screen pixels per finest-level pixel: a few tiles in view
+    viewer_camera(viewer).center = (R * 20.5, R * 30.5)
+    viewer_camera(viewer).zoom = 8.0  # 8 screen pixels per finest-level pixel: a few tiles in view
     settle()
     assert layer.data_level == 0
     calls, tiles = renderer.stats.generator_calls, renderer.stats.tiles_rendered
@@ -93,8 +94,8 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     assert 1 <= tiles <= with_ring
     assert calls < tiles  # napari's chunk requests were coalesced into batches
     renderer.reset_stats()
-    viewer.camera.zoom = 4.0
-    viewer.camera.zoom = 8.0  # the same view again
+    viewer_camera(viewer).zoom = 4.0
+    viewer_camera(viewer).zoom = 8.0  # the same view again
     settle()
     assert renderer.stats.generator_calls == 0
     # progressive: the generator ran only on the scheduler's thread (reads never render)
@@ -122,3 +123,36 @@ def test_scale_space_widget_adds_the_layer_and_jumps_to_a_zoom(make_napari_viewe
     widget.jump_to_zoom(0.0)  # the whole scene (4096 finest pixels) on the canvas: coarse
     qtbot.wait(300)
     assert layer.data_level >= 2
+
+
+@pytest.mark.gui
+def test_level_kind_follows_napari_async_slicing(make_napari_viewer, run_dir):
+    """napari's async slicing off (its default): progressive levels, refreshed as tiles land;
+    on (ticked in the widget): plain lazy dask levels that napari slices off the UI thread."""
+    import dask.array as da
+    from napari.settings import get_settings
+
+    from napari_scalespace._widgets.scale_space_widget import ScaleSpaceWidget
+    from napari_scalespace.render.progressive import ProgressiveLevel
+
+    viewer = make_napari_viewer()
+    widget = ScaleSpaceWidget(viewer)
+    widget.run.value = run_dir
+    assert widget.async_slicing.value is False
+    layer = widget.add_layer()
+    assert isinstance(layer.data[0], ProgressiveLevel)
+    assert layer._scalespace_refresher is not None
+    widget.async_slicing.value = True
+    try:
+        assert get_settings().experimental.async_ is True
+        layer2 = widget.add_layer()
+        assert isinstance(layer2.data[0], da.Array)
+        assert getattr(layer2, "_scalespace_refresher", None) is None
+        viewer._layer_slicer.wait_until_idle(120)  # napari's slicing thread renders its tiles
+    finally:
+        widget.async_slicing.value = False
+    assert get_settings().experimental.async_ is False
+    # removing a progressive layer stops its scheduler
+    scheduler = layer._scalespace_refresher.scheduler
+    viewer.layers.remove(layer)
+    assert scheduler._closed

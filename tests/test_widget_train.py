@@ -40,6 +40,13 @@ def test_train_widget_runs_cancels_and_leaves_a_checkpoint(make_napari_viewer, q
     _, _, state = checkpoint.load_generator(tmp_path / "run", lambda p: Generator(p.generator))
     assert state["step"] == widget.steps_done
     assert not widget.cancel_button.enabled
+    # an image too small for the preset: the error is shown, the widget is ready again
+    viewer.add_image(np.zeros((20, 20, 3), np.uint8), name="tiny image", rgb=True)
+    widget.layer.value = viewer.layers["tiny image"]
+    widget.out.value = tmp_path / "run2"
+    widget.start()
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
+    assert widget.status.text().startswith("error:"), widget.status.text()
 
 
 @pytest.mark.gui

@@ -112,6 +112,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--time-limit", type=float, metavar="MINUTES",
+                   help="stop (with a checkpoint) after this many minutes of training")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field, e.g. --set g_lr=0.001 (repeatable)")
     p.set_defaults(func=cmd_train)
@@ -143,6 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     keep_large_allocations()
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ValueError(f"--time-limit must be > 0 minutes, got {args.time_limit}")
     images = list(args.images)
     preset = None
     if args.resume:
@@ -161,33 +165,50 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides["batch"] = args.batch
         overrides.setdefault("channels", sources[0].channels)
         preset = get_preset(args.preset, **overrides)
-    info = {"images": [str(i) for i in images], "scenes": len(sources),
+    info = {"images": [_abs_path(i) for i in images], "scenes": len(sources),
             "value_range": [list(s.value_range) for s in sources],
             "channels": sources[0].channels,
             "extent": list(scene_extent(sources[0].height, sources[0].width))}
     trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
                       threads=args.threads, resume=args.resume, source_info=info)
-    return _train_loop(trainer, args.steps)
+    return _train_loop(trainer, args.steps, args.time_limit)
 
 
-def _train_loop(trainer, steps: int) -> int:
+def _abs_path(image: str) -> str:
+    """Image paths are recorded absolute (a run is opened from other directories later)."""
+    path = Path(image)
+    return str(path.resolve()) if path.exists() else str(image)
+
+
+def _train_loop(trainer, steps: int, time_limit: float | None = None) -> int:
+    import threading
+    import time
+
     from tqdm import tqdm
 
     start = trainer.step_count
     bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
     last = None
+    stop = threading.Event()
+    deadline = None if time_limit is None else time.monotonic() + 60 * time_limit
     try:
-        for event in trainer.run(steps):
+        for event in trainer.run(steps, cancel=stop):
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}
                             | {"img/s": f"{event.images_per_s:.1f}"})
             last = event
+            if deadline is not None and time.monotonic() > deadline:
+                stop.set()
     except KeyboardInterrupt:
         bar.close()
         path = trainer.save()
         print(f"interrupted at step {trainer.step_count}; saved {path}", file=sys.stderr)
         return 130
     bar.close()
+    if stop.is_set():
+        print(f"time limit of {time_limit:g} min reached at step {trainer.step_count}; saved "
+              f"{trainer.run_dir}", file=sys.stderr)
+        return 0
     where = last.checkpoint if last and last.checkpoint else "(already complete)"
     print(f"trained {trainer.step_count - start} steps to step {trainer.step_count}: {where}")
     return 0
@@ -346,6 +367,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_show(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "show",
+        help="open napari on a run: the widgets, its scale space and learned vs truth",
+        description="Open napari with the Train, Scale space and Export-and-compare widgets, "
+        "the run's lazy scale-space layer and, with --compare, the learned and ground-truth "
+        "pyramids of that folder side by side. --screenshot saves a picture of the window "
+        "once the visible tiles are in and exits (use xvfb-run without a display).",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--compare", metavar="DIR", help="folder written by `compare`")
+    p.add_argument("--screenshot", metavar="PNG", help="save the window and exit")
+    p.set_defaults(func=cmd_show)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from napari_scalespace.reader import is_run
+
+    if not is_run(args.run):
+        raise ValueError(f"{args.run}: not a run directory with a checkpoint")
+    from napari_scalespace._widgets.show import main as show
+
+    return show(args.run, args.compare, args.screenshot)
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -355,6 +401,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_export,
     _add_truth,
     _add_compare,
+    _add_show,
 ]
 
 

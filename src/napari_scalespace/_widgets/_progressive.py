@@ -1,8 +1,13 @@
 """napari side of progressive levels (:mod:`napari_scalespace.render.progressive`): when the
-background scheduler has rendered a batch of tiles, slice the layer again, on the UI thread,
-at most every ``interval_ms``."""
+background scheduler has rendered a batch of tiles, slice the layer again, on the UI thread.
+
+A refresh re-slices and redraws the whole view, so refreshes are spaced by at least
+``interval_ms`` and by three times the last refresh's duration: the UI thread spends at most
+about a quarter of its time showing new tiles, the rest on the user's input."""
 
 from __future__ import annotations
+
+import time
 
 from qtpy.QtCore import QObject, QTimer, Signal
 
@@ -14,11 +19,13 @@ class LayerRefresher(QObject):
 
     tiles_ready = Signal()
 
-    def __init__(self, layer, interval_ms: int = 40) -> None:
+    def __init__(self, layer, interval_ms: int = 50) -> None:
         super().__init__()
         self.layer = layer
         self.scheduler = layer.data[0].scheduler
         self.refreshes = 0
+        self.interval_ms = interval_ms
+        self.last_refresh_ms = 0.0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(interval_ms)
@@ -29,11 +36,13 @@ class LayerRefresher(QObject):
 
     def _schedule(self) -> None:
         if not self._timer.isActive():
-            self._timer.start()
+            self._timer.start(int(max(self.interval_ms, 3 * self.last_refresh_ms)))
 
     def _refresh(self) -> None:
         self.refreshes += 1
+        t0 = time.perf_counter()
         self.layer.refresh()
+        self.last_refresh_ms = (time.perf_counter() - t0) * 1000
 
     def detach(self) -> None:
         self.scheduler.remove_listener(self.tiles_ready.emit)
@@ -74,3 +83,28 @@ def attach_when_added(viewer, level0: ProgressiveLevel) -> None:
             attach(layer, viewer)
 
     viewer.layers.events.inserted.connect(_on_inserted)
+
+
+def napari_async() -> bool:
+    """Whether napari slices layers off the UI thread (its experimental "async" setting).
+
+    With it on, lazy dask levels are best (napari's slicing thread waits for the tiles; worst UI
+    stall 66 ms in ``benchmarks/bench_ui_stall.py``); with it off, progressive levels keep the
+    viewer usable (worst stall 0.3-0.5 s instead of tens of seconds). See docs/benchmarks.md.
+    """
+    from napari.settings import get_settings
+
+    return bool(get_settings().experimental.async_)
+
+
+def use_progressive() -> bool:
+    """The level kind for a new scale-space layer under the current napari settings."""
+    return not napari_async()
+
+
+def set_napari_async(on: bool) -> None:
+    """Turn napari's async slicing on or off (a global napari preference, also in
+    Preferences > Experimental > "Render Layers Asynchronously")."""
+    from napari.settings import get_settings
+
+    get_settings().experimental.async_ = bool(on)

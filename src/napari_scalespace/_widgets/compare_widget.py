@@ -18,6 +18,7 @@ from napari.utils import progress
 from qtpy.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ._llvm_guard import block_triton_if_unsafe
+from ._napari_compat import viewer_grid
 
 RUN_IMAGE = "the run's image file"
 COLUMNS = ["level", "zoom", "tiles", "SWD mean", "SWD fine", "SWD coarse", "mean learned",
@@ -27,7 +28,10 @@ COLUMNS = ["level", "zoom", "tiles", "SWD mean", "SWD fine", "SWD coarse", "mean
 @thread_worker
 def _export_and_compare(run: Path, image, out: Path, octaves: int | None, seed: int | None,
                         tiles: int, reuse: bool, cancel: threading.Event):
-    """Yields ("learned" | "truth", done, total) and finally ("metrics", [LevelMetrics])."""
+    """Yields ("learned" | "truth", done, total) and finally ("metrics", [LevelMetrics]);
+    returns "done", "cancelled" or ("error", message) (errors are returned, not raised:
+    napari 0.9's status handler for errored workers itself fails with a TypeError; superqt
+    would re-raise a returned exception object)."""
     from ..eval.compare import compare_steps
 
     steps = compare_steps(run, image, out, octaves=octaves, seed=seed, tiles=tiles,
@@ -37,6 +41,8 @@ def _export_and_compare(run: Path, image, out: Path, octaves: int | None, seed: 
             yield event
             if cancel.is_set():
                 return "cancelled"
+    except Exception as exc:
+        return "error", str(exc)
     finally:
         steps.close()
     return "done"
@@ -101,7 +107,16 @@ class CompareWidget(QWidget):
             self.status.setText(f"{run} is not a run folder with a checkpoint")
             return
         layer = self.image.value
-        image = layer.data if layer is not None else run_image(run)
+        if layer is not None:
+            from ..data import open_source
+
+            try:
+                image = open_source(layer.data, name=layer.name)
+            except ValueError as exc:
+                self.status.setText(f"error: {exc}")
+                return
+        else:
+            image = run_image(run)
         if image is None:
             self.status.setText("the run names no image file that exists here: add the "
                                 "ground-truth image as a layer and pick it")
@@ -150,7 +165,10 @@ class CompareWidget(QWidget):
                 self.table.setItem(row, col, QTableWidgetItem(str(value)))
         self.table.resizeColumnsToContents()
 
-    def _on_done(self, result: str) -> None:
+    def _on_done(self, result: str | tuple[str, str]) -> None:
+        if isinstance(result, tuple):
+            self._on_error(result[1])
+            return
         self.result = result
         if result == "cancelled":
             self.status.setText(f"cancelled; the stopped pyramid in {self.out_dir()} is marked "
@@ -160,7 +178,7 @@ class CompareWidget(QWidget):
         self.status.setText(f"learned | truth in {self.out_dir()} (metrics.json): SWD x1000 "
                             "per level, lower is better")
 
-    def _on_error(self, exc: Exception) -> None:
+    def _on_error(self, exc: Exception | str) -> None:
         self.result = "error"
         self.status.setText(f"error: {exc}")
 
@@ -196,9 +214,3 @@ class CompareWidget(QWidget):
         self.viewer.reset_view()
         return added
 
-
-def viewer_grid(viewer):
-    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid``
-    before)."""
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid

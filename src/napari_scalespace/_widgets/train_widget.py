@@ -38,8 +38,18 @@ def default_threads() -> int:
 
 
 @thread_worker
-def _train(data, name, out: Path, preset_name: str, octaves: int, steps: int, threads: int,
-           resume: bool, preview_every: int, cancel: threading.Event):
+def _train(*args):
+    """The worker: :func:`_train_steps`; an error is returned as ("error", message), not
+    raised, because napari 0.9's status handler for errored workers itself fails with a
+    TypeError (and superqt would re-raise a returned exception object)."""
+    try:
+        return (yield from _train_steps(*args))
+    except Exception as exc:
+        return "error", str(exc)
+
+
+def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: int,
+                 threads: int, resume: bool, preview_every: int, cancel: threading.Event):
     """Generator run in a worker thread: yields ("step", event) and ("preview", image)."""
     import torch
 
@@ -162,10 +172,13 @@ class TrainWidget(QWidget):
                 self.viewer.add_image(strip, name=PREVIEW_LAYER, rgb=strip.shape[-1] == 3,
                                       scale=scale, translate=translate)
 
-    def _on_done(self, step: int) -> None:
+    def _on_done(self, step: int | tuple[str, str]) -> None:
+        if isinstance(step, tuple):
+            self._on_error(step[1])
+            return
         self.status.setText(f"stopped at step {step}; checkpoint in {self.out.value}")
 
-    def _on_error(self, exc: Exception) -> None:
+    def _on_error(self, exc: Exception | str) -> None:
         self.status.setText(f"error: {exc}")
 
     def _on_finished(self) -> None:

@@ -92,11 +92,17 @@ LEARNED, TRUTH, METRICS = "learned.zarr", "truth.zarr", "metrics.json"
 
 
 def run_image(run_dir: str | Path) -> str | None:
-    """The image a run was trained on, if its config names a file that exists."""
+    """The image a run was trained on, if its config names a file that exists (a relative
+    name is looked up from the working directory, then from the run directory)."""
     from ..checkpoint import read_config
 
     images = read_config(run_dir)[1].get("images", [])
-    return images[0] if images and Path(images[0]).is_file() else None
+    if not images:
+        return None
+    for path in (Path(images[0]), Path(run_dir) / images[0]):
+        if path.is_file():
+            return str(path)
+    return None
 
 
 def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,

@@ -39,7 +39,9 @@ class TileScheduler:
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
         self._cond = threading.Condition()
-        self._wanted: dict[int, tuple[int, list[TileKey]]] = {}  # level -> (stamp, keys)
+        # level -> (stamp, keys as an int array [n, 3]): arrays, not tuples, so that pending
+        # requests add no objects for Python's garbage collector to scan
+        self._wanted: dict[int, tuple[int, np.ndarray]] = {}
         self._stamps = itertools.count()
         self._busy = False
         self._closed = False
@@ -47,6 +49,7 @@ class TileScheduler:
         self._listeners: list[Callable[[], None]] = []
         self.errors: list[BaseException] = []
         self.batches = 0
+        self.keep_reads = 3
 
     def add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
@@ -55,14 +58,20 @@ class TileScheduler:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
-    def request(self, level: int, keys: list[TileKey]) -> None:
-        """Replace the pending tiles of ``level`` with ``keys`` (in the order given)."""
+    def request(self, level: int, keys) -> None:
+        """Replace the pending tiles of ``level`` with ``keys`` (tile keys, or an int array
+        ``[n, 3]`` of them), to be rendered in the order given."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1, 3)
         with self._cond:
-            if keys:
-                self._wanted[level] = (next(self._stamps), list(keys))
+            stamp = next(self._stamps)
+            if len(keys):
+                self._wanted[level] = (stamp, keys)
             else:
                 self._wanted.pop(level, None)
-            if keys and self._thread is None and not self._closed:
+            # a level not read in the last few reads is no longer on screen: drop its tiles
+            for lv in [lv for lv, (st, _) in self._wanted.items() if st < stamp - self.keep_reads]:
+                del self._wanted[lv]
+            if len(keys) and self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="scalespace-tiles")
                 self._thread.start()
@@ -89,14 +98,14 @@ class TileScheduler:
         while self._wanted:
             level = max(self._wanted, key=lambda lv: self._wanted[lv][0])
             stamp, keys = self._wanted[level]
-            todo = [k for k in keys if self.renderer.cached(k) is None]
-            batch, rest = todo[:self.renderer.max_batch], todo[self.renderer.max_batch:]
-            if rest:
-                self._wanted[level] = (stamp, rest)
+            todo = keys[~self.renderer.cached_mask(keys)]
+            n = self.renderer.max_batch
+            if len(todo) > n:
+                self._wanted[level] = (stamp, todo[n:])
             else:
                 del self._wanted[level]
-            if batch:
-                return batch
+            if len(todo):
+                return [tuple(k) for k in todo[:n].tolist()]
         return []
 
     def _run(self) -> None:
@@ -128,43 +137,60 @@ class ProgressiveLevel(LevelArray):
                  scheduler: TileScheduler) -> None:
         super().__init__(renderer, grid, level)
         self.scheduler = scheduler
+        self._zeros = np.zeros(renderer.tile_shape, self.dtype)
 
     def __repr__(self) -> str:
         return "Progressive" + super().__repr__()
 
-    def _fallback(self, a: int, b: int) -> np.ndarray:
-        """Tile (a, b) of this level from its nearest cached ancestor, or zeros."""
+    def _fallback(self, a: int, b: int, ancestors: dict) -> np.ndarray:
+        """Tile (a, b) of this level from its nearest cached ancestor, or zeros. ``ancestors``
+        memoises the cache lookups of one read (neighbouring tiles share ancestors)."""
         r = self.grid.tile
         for k in range(1, self.grid.octaves - self.level + 1):
             size = r >> k
             if size < 1:
                 break
-            parent = self.renderer.cached((self.zoom - k, a >> k, b >> k))
+            key = (k << 64) | ((a >> k) << 32) | (b >> k)  # an int: no tuple per lookup
+            if key not in ancestors:
+                ancestors[key] = self.renderer.cached((self.zoom - k, a >> k, b >> k))
+            parent = ancestors[key]
             if parent is None:
                 continue
-            y0, x0 = (a % (1 << k)) * size, (b % (1 << k)) * size
+            f = 1 << k
+            y0, x0 = (a % f) * size, (b % f) * size
             quad = parent[y0:y0 + size, x0:x0 + size]
-            return np.repeat(np.repeat(quad, 1 << k, axis=0), 1 << k, axis=1)
-        return np.zeros(self.renderer.tile_shape, self.dtype)
+            # enlarge by pixel repetition in one copy: [s, 1, s, 1, ...] -> [s, f, s, f, ...]
+            big = np.broadcast_to(quad[:, None, :, None],
+                                  (size, f, size, f, *quad.shape[2:]))
+            return big.reshape(r, r, *quad.shape[2:])
+        return self._zeros
 
     def _block(self, rows: slice, cols: slice) -> np.ndarray:
-        parts = self.grid.pixel_slice_to_tiles(self.level, rows, cols)
-        out = np.empty((rows.stop - rows.start, cols.stop - cols.start, *self.shape[2:]),
-                       dtype=self.dtype)
-        missing = []
-        for p in parts:
-            key = (self.zoom, p.a, p.b)
-            tile = self.renderer.cached(key)
-            if tile is None:
-                missing.append(key)
-                tile = self._fallback(p.a, p.b)
-            out[p.out_rows, p.out_cols] = tile[p.rows, p.cols]
-        if missing:  # render the centre of the read first
-            ca = np.mean([k[1] for k in missing])
-            cb = np.mean([k[2] for k in missing])
-            missing.sort(key=lambda k: (k[1] - ca) ** 2 + (k[2] - cb) ** 2)
-        self.scheduler.request(self.level, missing)
-        return out
+        r = self.grid.tile
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        if h <= 0 or w <= 0:
+            return np.empty((max(h, 0), max(w, 0), *self.shape[2:]), dtype=self.dtype)
+        # the tiles touched (a level is exactly n_tiles * r pixels: no partial tiles)
+        a0, a1 = rows.start // r, -(-rows.stop // r)
+        b0, b1 = cols.start // r, -(-cols.stop // r)
+        na, nb = a1 - a0, b1 - b0
+        mosaic = self.renderer.cached_block(self.zoom, a0, a1, b0, b1)  # row by row
+        missing = [i for i, tile in enumerate(mosaic) if tile is None]
+        ancestors: dict = {}
+        for i in missing:
+            mosaic[i] = self._fallback(a0 + i // nb, b0 + i % nb, ancestors)
+        # one stacked copy, then the tiles laid out row by row: [na, r, nb, r, ...]
+        stack = np.stack(mosaic).reshape(na, nb, r, r, *self.shape[2:])
+        block = stack.swapaxes(1, 2).reshape(na * r, nb * r, *self.shape[2:])
+        y0, x0 = rows.start - a0 * r, cols.start - b0 * r
+        idx = np.asarray(missing, dtype=np.int64)
+        a, b = a0 + idx // nb, b0 + idx % nb
+        keys = np.stack([np.full_like(a, self.zoom), a, b], axis=1)
+        if len(keys):  # render the centre of the read first
+            d = (a - a.mean()) ** 2 + (b - b.mean()) ** 2
+            keys = keys[np.argsort(d, kind="stable")]
+        self.scheduler.request(self.level, keys)
+        return block[y0:y0 + h, x0:x0 + w]
 
 
 def progressive_pyramid(renderer: Renderer, octaves: int | None = None,
