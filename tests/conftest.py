@@ -8,6 +8,8 @@ coexist, so triton is imported here, before any GUI test runs, whatever the test
 
 With ``CI`` set (as CI does), hypothesis uses a derandomised profile.
 
+Triton kernels run through triton's CPU interpreter (``TRITON_INTERPRET=1``).
+
 napari's settings are read from and saved to a throw-away file (``NAPARI_CONFIG``), so tests
 neither depend on nor change the user's preferences (e.g. async slicing).
 """
@@ -26,6 +28,10 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# The Triton kernels run on CPU tensors through triton's interpreter (tests/test_ops_triton.py);
+# it must be chosen before triton is imported.
+os.environ.setdefault("TRITON_INTERPRET", "1")
 
 if importlib.util.find_spec("triton") is not None:
     import triton  # noqa: F401

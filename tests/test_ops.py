@@ -221,12 +221,42 @@ def test_bad_arguments_raise_value_error_naming_them(name, call):
         call()
 
 
-def test_triton_request_falls_back_to_fast_with_one_warning(recwarn):
+def test_triton_request_on_cpu_falls_back_to_fast_with_one_warning(recwarn, monkeypatch):
     from napari_scalespace.ops import dispatch
 
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     dispatch._warned.clear()
     x, f = torch.randn(1, 2, 6, 6), torch.ones(3) / 3
     want = upfirdn2d(x, f, impl="ref")
+    assert dispatch.resolve("auto", x, "upfirdn2d") == "fast"
     for _ in range(3):
         assert_matches(upfirdn2d(x, f, impl="triton"), want)
-    assert len([w for w in recwarn if "Triton" in str(w.message)]) == 1
+    got = [str(w.message) for w in recwarn if "triton" in str(w.message).lower()]
+    assert len(got) == 1 and "needs a CUDA tensor" in got[0]
+    # an op without a kernel yet: one warning naming it, the fast path
+    dispatch._warned.clear()
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    for _ in range(2):
+        filtered_lrelu(x, impl="triton")
+    got = [str(w.message) for w in recwarn if "no Triton kernel for filtered_lrelu" in
+           str(w.message)]
+    assert len(got) == 1
+
+
+def test_auto_on_cuda_without_triton_warns_once_and_uses_ref(recwarn, monkeypatch):
+    """Without a GPU here, a tensor that claims to be on CUDA stands in for one: the decision
+    depends only on the device type and on whether triton imports."""
+    from napari_scalespace.ops import dispatch
+
+    class FakeCuda:
+        device = torch.device("cuda")
+
+    dispatch._warned.clear()
+    monkeypatch.setattr(dispatch, "_triton_error", ["ImportError: No module named 'triton'"])
+    for _ in range(3):
+        assert dispatch.resolve("auto", FakeCuda(), "upfirdn2d") == "ref"
+    got = [str(w.message) for w in recwarn if "Triton is unavailable" in str(w.message)]
+    assert len(got) == 1 and "No module named" in got[0]
+    monkeypatch.setattr(dispatch, "_triton_error", [None])
+    assert dispatch.resolve("auto", FakeCuda(), "upfirdn2d") == "triton"
+    assert dispatch.resolve("auto", FakeCuda(), "filtered_lrelu") == "ref"

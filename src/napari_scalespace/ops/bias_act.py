@@ -75,8 +75,13 @@ def bias_act(
     alpha = spec.alpha if alpha is None else float(alpha)
     gain = spec.gain if gain is None else float(gain)
     bias = None if b is None else b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
-    if dispatch.resolve(impl, x) == "ref":
+    which = dispatch.resolve(impl, x, "bias_act")
+    if which == "ref":
         return bias_act_ref(x, bias, spec, alpha, gain, clamp)
+    if which == "triton":
+        from ._triton_bias_act import bias_act_triton
+
+        return bias_act_triton(x, b, dim, act, alpha, gain, clamp)
     return bias_act_fast(x, bias, spec, alpha, gain, clamp)
 
 

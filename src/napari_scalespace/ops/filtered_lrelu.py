@@ -64,7 +64,7 @@ def filtered_lrelu(
     output_size(mid_w, 1, down2[0], 0, 0, tdx, "x (width)", "fd")
     output_size(mid_h, 1, down2[1], 0, 0, tdy, "y (height)", "fd")
     args = (x, fu, fd, b, up2, down2, pad, float(gain), float(slope), clamp, flip_filter)
-    if dispatch.resolve(impl, x) == "ref":
+    if dispatch.resolve(impl, x, "filtered_lrelu") == "ref":
         return filtered_lrelu_ref(*args)
     return filtered_lrelu_fast(*args)
 

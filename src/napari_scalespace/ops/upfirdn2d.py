@@ -44,8 +44,13 @@ def upfirdn2d(
     up2, down2 = parse_scaling(up, "up"), parse_scaling(down, "down")
     pad = parse_padding(padding)
     check_geometry(x, f, up2, down2, pad)
-    if dispatch.resolve(impl, x) == "ref":
+    which = dispatch.resolve(impl, x, "upfirdn2d")
+    if which == "ref":
         return upfirdn2d_ref(x, f, up2, down2, pad, flip_filter, gain)
+    if which == "triton":
+        from ._triton_fir import upfirdn2d_triton
+
+        return upfirdn2d_triton(x, f, up2, down2, pad, flip_filter, gain)
     return fir_stage(to_channels_last(x), f, up2, down2, pad, flip_filter, gain)
 
 
