@@ -59,6 +59,10 @@ def work(case, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     if case.kind == "upfirdn":
         taps = case.taps_up / case.up  # non-zero taps per output sample and axis
         flops = 2 * y.numel() * 2 * taps  # separable: two passes
+    elif case.kind == "flrelu":
+        mid = y.numel() * case.down**2  # samples at the up-sampled rate
+        down_taps = case.taps_down**2 if case.radial_down else 2 * case.taps_down
+        flops = 2 * mid * 2 * case.taps_up / case.up + 2 * y.numel() * down_taps + 4 * mid
     else:
         flops = 3 * y.numel()
     return nbytes, flops

@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from napari_scalespace.ops import bias_act, dispatch, upfirdn2d
+from napari_scalespace.ops import bias_act, dispatch, filtered_lrelu, upfirdn2d
 from napari_scalespace.ops.bias_act import ACTIVATIONS
 
 pytestmark = pytest.mark.skipif(
@@ -92,3 +92,37 @@ def test_bias_act_triton_matches_ref_with_gradients(act, clamp):
     got16 = bias_act(x.half(), b.half(), impl="triton", **kw)
     assert got16.dtype == torch.float16
     assert ((got16.double() - want).abs().max() / scale) < 1e-2
+
+
+# (up, down, taps up, taps down, radial down, slope, clamp)
+FLRELU = [
+    (2, 2, 6, 6, False, 0.2, None),
+    (2, 2, 8, 4, True, 0.2, 0.5),
+    (4, 2, 8, 6, False, 0.0, 1.0),
+    (1, 1, 3, 3, False, 1.3, None),
+]
+
+
+@pytest.mark.parametrize(("up", "down", "tu", "td", "radial", "slope", "clamp"), FLRELU)
+def test_filtered_lrelu_triton_matches_ref_with_gradients(up, down, tu, td, radial, slope,
+                                                         clamp):
+    g = torch.Generator().manual_seed(up * 10 + td)
+    x = torch.randn(2, 3, 7, 8, generator=g, dtype=torch.float64)
+    fu = torch.randn(tu, generator=g, dtype=torch.float64) / tu
+    fd = torch.randn(td, td, generator=g, dtype=torch.float64) / td if radial else \
+        torch.randn(td, generator=g, dtype=torch.float64) / td
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    total = tu - 1 + td - 1 - (down - 1)
+    pad = (total // 2, total - total // 2) * 2
+    kw = {"up": up, "down": down, "padding": pad, "slope": slope, "clamp": clamp}
+    xr, br = x.clone().requires_grad_(), b.clone().requires_grad_()
+    want = filtered_lrelu(xr, fu, fd, br, impl="ref", **kw)
+    gy = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    (want * gy).sum().backward()
+    xt, bt = x.float().requires_grad_(), b.float().requires_grad_()
+    got = filtered_lrelu(xt, fu.float(), fd.float(), bt, impl="triton", **kw)
+    (got * gy.float()).sum().backward()
+    assert got.shape == want.shape
+    assert ((got.double() - want).abs().max() / want.abs().max()) < 1e-5
+    assert ((xt.grad.double() - xr.grad).abs().max() / xr.grad.abs().max()) < 1e-5
+    assert ((bt.grad.double() - br.grad).abs().max() / br.grad.abs().max()) < 1e-5

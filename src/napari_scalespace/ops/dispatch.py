@@ -20,7 +20,7 @@ import warnings
 import torch
 
 IMPLS = ("ref", "fast", "triton", "auto")
-TRITON_OPS = frozenset({"upfirdn2d", "bias_act"})
+TRITON_OPS = frozenset({"upfirdn2d", "bias_act", "filtered_lrelu"})
 """The ops that have a Triton kernel so far."""
 _warned: set[str] = set()
 _triton_error: list[str | None] = []  # [] = not checked yet; [None] = importable

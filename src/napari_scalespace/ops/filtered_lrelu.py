@@ -64,8 +64,11 @@ def filtered_lrelu(
     output_size(mid_w, 1, down2[0], 0, 0, tdx, "x (width)", "fd")
     output_size(mid_h, 1, down2[1], 0, 0, tdy, "y (height)", "fd")
     args = (x, fu, fd, b, up2, down2, pad, float(gain), float(slope), clamp, flip_filter)
-    if dispatch.resolve(impl, x, "filtered_lrelu") == "ref":
+    which = dispatch.resolve(impl, x, "filtered_lrelu")
+    if which == "ref":
         return filtered_lrelu_ref(*args)
+    if which == "triton":
+        return filtered_lrelu_triton(*args)
     return filtered_lrelu_fast(*args)
 
 
@@ -75,6 +78,19 @@ def filtered_lrelu_ref(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fil
     x = upfirdn2d_ref(x, fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
     x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="ref")
     return upfirdn2d_ref(x, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=1.0)
+
+
+def filtered_lrelu_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
+    """The Triton path, for now three kernels in a row (issue 6 asks for one fused kernel):
+    bias + leaky ReLU + clamp run as one ``bias_act`` pass, the two FIR stages on the
+    ``upfirdn2d`` kernel; the up-sampled tensor is written once (float32) and read once."""
+    from ._triton_bias_act import bias_act_triton
+    from ._triton_fir import upfirdn2d_triton
+
+    y = x if b is None else bias_act_triton(x, b, 1, "linear", 0.0, 1.0, None)
+    y = upfirdn2d_triton(y, fu, up, (1, 1), pad, flip_filter, up[0] * up[1])
+    y = bias_act_triton(y, None, 1, "lrelu", slope, gain, clamp)
+    return upfirdn2d_triton(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, 1.0)
 
 
 def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
