@@ -94,27 +94,38 @@ def test_bias_act_triton_matches_ref_with_gradients(act, clamp):
     assert ((got16.double() - want).abs().max() / scale) < 1e-2
 
 
-# (up, down, taps up, taps down, radial down, slope, clamp)
+# (up, down, taps up, taps down, radial down, slope, clamp, flip, input H x W)
 FLRELU = [
-    (2, 2, 6, 6, False, 0.2, None),
-    (2, 2, 8, 4, True, 0.2, 0.5),
-    (4, 2, 8, 6, False, 0.0, 1.0),
-    (1, 1, 3, 3, False, 1.3, None),
+    (2, 2, 6, 6, False, 0.2, None, False, (7, 8)),
+    (2, 2, 8, 4, True, 0.2, 0.5, False, (7, 8)),
+    (4, 2, 8, 6, False, 0.0, 1.0, True, (7, 8)),
+    (1, 1, 3, 3, False, 1.3, None, False, (7, 8)),
+    (2, 4, 12, 24, False, 0.2, 0.3, False, (21, 18)),
+    (4, 4, 24, 12, False, 0.2, None, True, (11, 9)),
+    (1, 2, 5, 7, False, 0.2, 0.8, False, (40, 35)),
 ]
 
 
-@pytest.mark.parametrize(("up", "down", "tu", "td", "radial", "slope", "clamp"), FLRELU)
+@pytest.mark.parametrize(("up", "down", "tu", "td", "radial", "slope", "clamp", "flip", "hw"),
+                         FLRELU)
 def test_filtered_lrelu_triton_matches_ref_with_gradients(up, down, tu, td, radial, slope,
-                                                         clamp):
+                                                         clamp, flip, hw, monkeypatch):
+    from napari_scalespace.ops import _triton_flrelu
+
+    fused = []
+    real = _triton_flrelu.flrelu_fused
+    monkeypatch.setattr(_triton_flrelu, "flrelu_fused",
+                        lambda *a: fused.append(1) or real(*a))
     g = torch.Generator().manual_seed(up * 10 + td)
-    x = torch.randn(2, 3, 7, 8, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 3, *hw, generator=g, dtype=torch.float64)
     fu = torch.randn(tu, generator=g, dtype=torch.float64) / tu
     fd = torch.randn(td, td, generator=g, dtype=torch.float64) / td if radial else \
         torch.randn(td, generator=g, dtype=torch.float64) / td
     b = torch.randn(3, generator=g, dtype=torch.float64)
     total = tu - 1 + td - 1 - (down - 1)
     pad = (total // 2, total - total // 2) * 2
-    kw = {"up": up, "down": down, "padding": pad, "slope": slope, "clamp": clamp}
+    kw = {"up": up, "down": down, "padding": pad, "slope": slope, "clamp": clamp,
+          "flip_filter": flip}
     xr, br = x.clone().requires_grad_(), b.clone().requires_grad_()
     want = filtered_lrelu(xr, fu, fd, br, impl="ref", **kw)
     gy = torch.randn(want.shape, generator=g, dtype=torch.float64)
@@ -123,6 +134,10 @@ def test_filtered_lrelu_triton_matches_ref_with_gradients(up, down, tu, td, radi
     got = filtered_lrelu(xt, fu.float(), fd.float(), bt, impl="triton", **kw)
     (got * gy.float()).sum().backward()
     assert got.shape == want.shape
+    assert bool(fused) != radial  # separable filters run the one fused kernel
     assert ((got.double() - want).abs().max() / want.abs().max()) < 1e-5
     assert ((xt.grad.double() - xr.grad).abs().max() / xr.grad.abs().max()) < 1e-5
     assert ((bt.grad.double() - br.grad).abs().max() / br.grad.abs().max()) < 1e-5
+    got16 = filtered_lrelu(x.half(), fu.float(), fd.float(), b.half(), impl="triton", **kw)
+    assert got16.dtype == torch.float16
+    assert ((got16.double() - want).abs().max() / want.abs().max()) < 1e-2

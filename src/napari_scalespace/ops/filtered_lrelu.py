@@ -81,9 +81,22 @@ def filtered_lrelu_ref(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fil
 
 
 def filtered_lrelu_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
-    """The Triton path, for now three kernels in a row (issue 6 asks for one fused kernel):
-    bias + leaky ReLU + clamp run as one ``bias_act`` pass, the two FIR stages on the
-    ``upfirdn2d`` kernel; the up-sampled tensor is written once (float32) and read once."""
+    """The Triton path: one fused kernel for separable filters with the same geometry on both
+    axes (``_triton_flrelu.py``), else :func:`filtered_lrelu_unfused_triton`."""
+    from ._triton_flrelu import FusedFilteredLReLU, supported
+
+    if supported(fu, fd, up, down, pad):
+        return FusedFilteredLReLU.apply(x, b, fu, fd, up, down, pad, gain, slope, clamp,
+                                        flip_filter)
+    return filtered_lrelu_unfused_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp,
+                                         flip_filter)
+
+
+def filtered_lrelu_unfused_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp,
+                                  flip_filter):
+    """Triton kernels in a row: bias, up-FIR, leaky ReLU + gain + clamp, down-FIR (the
+    up-sampled tensor goes through memory once each way). Radial down filters use this, and
+    the fused kernel's backward differentiates it."""
     from ._triton_bias_act import bias_act_triton
     from ._triton_fir import upfirdn2d_triton
 
