@@ -1,4 +1,5 @@
-"""One fused Triton kernel for ``filtered_lrelu`` with separable filters.
+"""One fused Triton kernel for ``filtered_lrelu`` (separable up filter; separable or full
+"radial" down filter).
 
 Each program computes a ``BO x BO`` tile of one output plane. Along each axis the two FIR
 stages are banded matrices built in registers from the filter taps (index arithmetic, masked
@@ -11,7 +12,9 @@ outside)::
 
 ``Uy[r, i]`` is the up tap linking mid row ``m0 + r`` to input row ``i0 + i`` (zero unless
 that input row lands on the filter's support after zero-insertion), ``Dy[o, r]`` the down tap
-linking output row ``o0 + o`` to mid row ``m0 + r``. The up-sampled tile exists only in
+linking output row ``o0 + o`` to mid row ``m0 + r``. A full down filter ``w[sy, sx]`` is applied
+as ``sum_sy Sel_sy @ A @ Dx_sy^T`` (``Sel_sy`` picks mid row ``o * down + sy``, ``Dx_sy`` holds
+the taps of row ``sy``). The up-sampled tile exists only in
 registers: the kernel reads the input once and writes the output once. Matrix products run in
 float32 (``input_precision="ieee"``: no TF32 rounding).
 
@@ -38,7 +41,7 @@ def _band(w_ptr, rows, cols, ROW_STEP, COL_STEP, OFFSET, T):
 @triton.jit
 def _flrelu_kernel(x_ptr, b_ptr, wu_ptr, wd_ptr, y_ptr, C, H, W, OH, OW,
                    UP, DOWN, PY, PX, TU, TD, up_gain, gain, slope, clamp,
-                   HAS_BIAS: tl.constexpr, HAS_CLAMP: tl.constexpr,
+                   HAS_BIAS: tl.constexpr, HAS_CLAMP: tl.constexpr, RADIAL: tl.constexpr,
                    BO: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
     plane = tl.program_id(0)
     oy0 = tl.program_id(1) * BO
@@ -72,10 +75,18 @@ def _flrelu_kernel(x_ptr, b_ptr, wu_ptr, wd_ptr, y_ptr, C, H, W, OH, OW,
     if HAS_CLAMP:
         a = tl.minimum(tl.maximum(a, -clamp), clamp)
     # down taps: output o reads mid (o0 + o) * DOWN + s  ->  s = (m0 + r) - (o0 + o) * DOWN
-    dy = _band(wd_ptr, o, r, DOWN, 1, 0, TD)  # [BO, BM]
-    dx = _band(wd_ptr, o, r, DOWN, 1, 0, TD)
-    out = tl.dot(dy, a, input_precision="ieee")
-    out = tl.dot(out, tl.trans(dx), input_precision="ieee")  # [BO, BO]
+    if RADIAL:  # w[sy, sx]: one (row selection, row of taps) pair of products per tap row
+        out = tl.zeros((BO, BO), dtype=tl.float32)
+        for sy in range(TD):
+            sel = tl.where(r[None, :] - o[:, None] * DOWN == sy, 1.0, 0.0)  # [BO, BM]
+            dx = _band(wd_ptr + sy * TD, o, r, DOWN, 1, 0, TD)  # w[sy, c - o * DOWN]
+            rows = tl.dot(sel, a, input_precision="ieee")
+            out += tl.dot(rows, tl.trans(dx), input_precision="ieee")
+    else:
+        dy = _band(wd_ptr, o, r, DOWN, 1, 0, TD)  # [BO, BM]
+        dx = _band(wd_ptr, o, r, DOWN, 1, 0, TD)
+        out = tl.dot(dy, a, input_precision="ieee")
+        out = tl.dot(out, tl.trans(dx), input_precision="ieee")  # [BO, BO]
     oy = oy0 + o
     ox = ox0 + o
     live = (oy < OH)[:, None] & (ox < OW)[None, :]
@@ -88,8 +99,10 @@ def _pow2(n: int) -> int:
 
 
 def supported(fu: torch.Tensor, fd: torch.Tensor, up, down, pad) -> bool:
-    """Separable filters, the same up/down and padding on both axes."""
-    return (fu.ndim == 1 and fd.ndim == 1 and up[0] == up[1] and down[0] == down[1]
+    """A separable up filter, a separable or square full (radial) down filter, the same
+    up/down and padding on both axes."""
+    square = fd.ndim == 1 or (fd.ndim == 2 and fd.shape[0] == fd.shape[1])
+    return (fu.ndim == 1 and square and up[0] == up[1] and down[0] == down[1]
             and pad[0] == pad[2] and pad[1] == pad[3])
 
 
@@ -98,8 +111,8 @@ def flrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter) -
     N, C, H, W = x.shape
     u, d, p0, p1 = up[0], down[0], pad[0], pad[1]
     wu = (fu if flip_filter else fu.flip(0)).to(torch.float32).contiguous()
-    wd = (fd if flip_filter else fd.flip(0)).to(torch.float32).contiguous()
-    tu, td = wu.numel(), wd.numel()
+    wd = (fd if flip_filter else fd.flip(list(range(fd.ndim)))).to(torch.float32).contiguous()
+    tu, td = wu.numel(), wd.shape[0]
     mid_h, mid_w = H * u + p0 + p1 - tu + 1, W * u + p0 + p1 - tu + 1
     OH, OW = (mid_h - td + d) // d, (mid_w - td + d) // d
     y = torch.empty((N, C, OH, OW), device=x.device, dtype=x.dtype)
@@ -112,7 +125,8 @@ def flrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter) -
     _flrelu_kernel[grid](x.contiguous(), bias.contiguous(), wu, wd, y, C, H, W, OH, OW,
                          u, d, p0, p0, tu, td, float(u * u), float(gain), float(slope),
                          float(clamp or 0.0), HAS_BIAS=b is not None,
-                         HAS_CLAMP=clamp is not None, BO=BO, BM=bm, BI=bi)
+                         HAS_CLAMP=clamp is not None, RADIAL=fd.ndim == 2, BO=BO, BM=bm,
+                         BI=bi)
     return y
 
 

@@ -81,8 +81,8 @@ def filtered_lrelu_ref(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fil
 
 
 def filtered_lrelu_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
-    """The Triton path: one fused kernel for separable filters with the same geometry on both
-    axes (``_triton_flrelu.py``), else :func:`filtered_lrelu_unfused_triton`."""
+    """The Triton path: one fused kernel (``_triton_flrelu.py``) when the up filter is
+    separable and both axes share up/down/padding, else :func:`filtered_lrelu_unfused_triton`."""
     from ._triton_flrelu import FusedFilteredLReLU, supported
 
     if supported(fu, fd, up, down, pad):
@@ -95,8 +95,8 @@ def filtered_lrelu_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_
 def filtered_lrelu_unfused_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp,
                                   flip_filter):
     """Triton kernels in a row: bias, up-FIR, leaky ReLU + gain + clamp, down-FIR (the
-    up-sampled tensor goes through memory once each way). Radial down filters use this, and
-    the fused kernel's backward differentiates it."""
+    up-sampled tensor goes through memory once each way). The fused kernel's backward
+    differentiates it."""
     from ._triton_bias_act import bias_act_triton
     from ._triton_fir import upfirdn2d_triton
 
