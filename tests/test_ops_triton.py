@@ -142,3 +142,25 @@ def test_filtered_lrelu_triton_matches_ref_with_gradients(up, down, tu, td, radi
     got16 = filtered_lrelu(x.half(), fu.float(), fd.float(), b.half(), impl="triton", **kw)
     assert got16.dtype == torch.float16
     assert ((got16.double() - want).abs().max() / want.abs().max()) < 1e-2
+
+
+def test_a_failing_fused_kernel_falls_back_to_the_unfused_kernels_with_one_warning(
+        monkeypatch, recwarn):
+    from triton.runtime.errors import OutOfResources
+
+    from napari_scalespace.ops import _triton_flrelu
+
+    def out_of_resources(*args):
+        raise OutOfResources(262144, 232448, "shared memory")
+
+    monkeypatch.setattr(_triton_flrelu, "flrelu_fused", out_of_resources)
+    dispatch._warned.clear()
+    g = torch.Generator().manual_seed(0)
+    x, fu, fd = torch.randn(1, 2, 6, 6, generator=g), torch.ones(4) / 4, torch.ones(4) / 4
+    kw = {"up": 2, "down": 2, "padding": (3, 2, 3, 2)}
+    want = filtered_lrelu(x.double(), fu.double(), fd.double(), impl="ref", **kw)
+    for _ in range(2):
+        got = filtered_lrelu(x, fu, fd, impl="triton", **kw)
+        assert ((got.double() - want).abs().max() / want.abs().max()) < 1e-5
+    assert len([w for w in recwarn if "fused filtered_lrelu kernel failed" in
+                str(w.message)]) == 1

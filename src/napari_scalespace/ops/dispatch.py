@@ -26,10 +26,14 @@ _warned: set[str] = set()
 _triton_error: list[str | None] = []  # [] = not checked yet; [None] = importable
 
 
-def _warn_once(reason: str) -> None:
+def warn_once(reason: str) -> None:
+    """One :class:`RuntimeWarning` per distinct reason per process."""
     if reason not in _warned:
         _warned.add(reason)
         warnings.warn(reason, RuntimeWarning, stacklevel=4)
+
+
+_warn_once = warn_once
 
 
 def triton_unavailable() -> str | None:

@@ -86,8 +86,14 @@ def filtered_lrelu_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_
     from ._triton_flrelu import FusedFilteredLReLU, supported
 
     if supported(fu, fd, up, down, pad):
-        return FusedFilteredLReLU.apply(x, b, fu, fd, up, down, pad, gain, slope, clamp,
-                                        flip_filter)
+        try:
+            return FusedFilteredLReLU.apply(x, b, fu, fd, up, down, pad, gain, slope, clamp,
+                                            flip_filter)
+        except Exception as exc:  # e.g. a GPU without the shared memory the tiles need
+            if "triton" not in type(exc).__module__ and "OutOfResources" not in repr(exc):
+                raise
+            dispatch.warn_once(f"napari-scalespace: the fused filtered_lrelu kernel failed "
+                               f"({type(exc).__name__}: {exc}); using the unfused kernels")
     return filtered_lrelu_unfused_triton(x, fu, fd, b, up, down, pad, gain, slope, clamp,
                                          flip_filter)
 
