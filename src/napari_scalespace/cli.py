@@ -66,7 +66,7 @@ def _triton_status() -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
-    from napari_scalespace.ops.dispatch import resolve
+    from napari_scalespace.ops.dispatch import TRITON_OPS, resolve
 
     cuda = torch.cuda.is_available()
     if cuda:
@@ -85,7 +85,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"ops impl='auto' on cpu: {resolve('auto', torch.zeros(1))}",
     ]
     if cuda:
-        lines.append(f"ops impl='auto' on cuda: {resolve('auto', torch.zeros(1, device='cuda'))}")
+        t = torch.zeros(1, device="cuda")
+        lines.append("ops impl='auto' on cuda: " + ", ".join(
+            f"{op} {resolve('auto', t, op)}" for op in sorted(TRITON_OPS)))
     print("\n".join(lines))
     return 0
 
