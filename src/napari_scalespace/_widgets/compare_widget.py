@@ -13,25 +13,22 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils import progress
 from qtpy.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ._llvm_guard import block_triton_if_unsafe
 from ._napari_compat import viewer_grid
+from ._worker import errors_returned, start
 
 RUN_IMAGE = "the run's image file"
 COLUMNS = ["level", "zoom", "tiles", "SWD mean", "SWD fine", "SWD coarse", "mean learned",
            "mean truth"]
 
 
-@thread_worker
 def _export_and_compare(run: Path, image, out: Path, octaves: int | None, seed: int | None,
                         tiles: int, reuse: bool, cancel: threading.Event):
     """Yields ("learned" | "truth", done, total) and finally ("metrics", [LevelMetrics]);
-    returns "done", "cancelled" or ("error", message) (errors are returned, not raised:
-    napari 0.9's status handler for errored workers itself fails with a TypeError; superqt
-    would re-raise a returned exception object)."""
+    returns "done" or "cancelled" (run in a worker by :func:`._worker.errors_returned`)."""
     from ..eval.compare import compare_steps
 
     steps = compare_steps(run, image, out, octaves=octaves, seed=seed, tiles=tiles,
@@ -41,8 +38,6 @@ def _export_and_compare(run: Path, image, out: Path, octaves: int | None, seed: 
             yield event
             if cancel.is_set():
                 return "cancelled"
-    except Exception as exc:
-        return "error", str(exc)
     finally:
         steps.close()
     return "done"
@@ -126,17 +121,10 @@ class CompareWidget(QWidget):
         self.result = None
         self._done = {"learned": 0, "truth": 0}
         self._progress = progress(total=0, desc="export and compare")
-        self.worker = _export_and_compare(
+        start(self, errors_returned(_export_and_compare(
             run, image, self.out_dir(), self.octaves.value or None,
             None if self.seed.value < 0 else self.seed.value, self.tiles.value,
-            self.reuse.value, self._cancel)
-        self.worker.yielded.connect(self._on_yield)
-        self.worker.returned.connect(self._on_done)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self.start_button.enabled, self.cancel_button.enabled = False, True
-        self.status.setText("starting...")
-        self.worker.start()
+            self.reuse.value, self._cancel)))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -178,9 +166,9 @@ class CompareWidget(QWidget):
         self.status.setText(f"learned | truth in {self.out_dir()} (metrics.json): SWD x1000 "
                             "per level, lower is better")
 
-    def _on_error(self, exc: Exception | str) -> None:
+    def _on_error(self, message: str) -> None:
         self.result = "error"
-        self.status.setText(f"error: {exc}")
+        self.status.setText(f"error: {message}")
 
     def _on_finished(self) -> None:
         if self._progress is not None:

@@ -22,30 +22,19 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils import progress
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..model.config import PRESETS
 from ._llvm_guard import block_triton_if_unsafe
 from ._loss_plot import LossPlot
+from ._worker import errors_returned, start
 
 PREVIEW_LAYER = "scalespace preview"
 
 
 def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
-
-
-@thread_worker
-def _train(*args):
-    """The worker: :func:`_train_steps`; an error is returned as ("error", message), not
-    raised, because napari 0.9's status handler for errored workers itself fails with a
-    TypeError (and superqt would re-raise a returned exception object)."""
-    try:
-        return (yield from _train_steps(*args))
-    except Exception as exc:
-        return "error", str(exc)
 
 
 def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: int,
@@ -132,16 +121,10 @@ class TrainWidget(QWidget):
         name = layer.name if layer is not None else "resumed"
         self._under = layer  # the preview strip is shown under this layer, as wide as it
         self._progress = progress(total=self.steps.value, desc="training")
-        self.worker = _train(data, name, Path(self.out.value), self.preset.value,
-                             self.octaves.value, self.steps.value, self.threads.value,
-                             self.resume.value, self.preview_every.value, self._cancel)
-        self.worker.yielded.connect(self._on_yield)
-        self.worker.returned.connect(self._on_done)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self.start_button.enabled, self.cancel_button.enabled = False, True
-        self.status.setText("starting...")
-        self.worker.start()
+        start(self, errors_returned(_train_steps(
+            data, name, Path(self.out.value), self.preset.value, self.octaves.value,
+            self.steps.value, self.threads.value, self.resume.value, self.preview_every.value,
+            self._cancel)))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -178,8 +161,8 @@ class TrainWidget(QWidget):
             return
         self.status.setText(f"stopped at step {step}; checkpoint in {self.out.value}")
 
-    def _on_error(self, exc: Exception | str) -> None:
-        self.status.setText(f"error: {exc}")
+    def _on_error(self, message: str) -> None:
+        self.status.setText(f"error: {message}")
 
     def _on_finished(self) -> None:
         self.plot.redraw()
