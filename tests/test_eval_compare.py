@@ -17,6 +17,7 @@ from napari_scalespace.eval.compare import (
     TRUTH,
     compare_pyramids,
     compare_steps,
+    read_metrics,
     run_image,
 )
 from napari_scalespace.geometry import PyramidGrid
@@ -46,6 +47,7 @@ def test_compare_writes_both_pyramids_progress_and_metrics(pair):
     metrics = events[-1][1]
     assert [m.level for m in metrics] == [0, 1, 2] and [m.zoom for m in metrics] == [2, 1, 0]
     assert [m.tiles for m in metrics] == [min(8, n) for n in n_tiles]
+    assert read_metrics(out / METRICS) == metrics
     saved = json.loads((out / METRICS).read_text())
     assert [lv["swd"] for lv in saved["levels"]] == [m.swd for m in metrics]
     assert saved["grid"]["octaves"] == 2 and saved["grid"]["tile"] == 32

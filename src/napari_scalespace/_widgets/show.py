@@ -52,16 +52,10 @@ def open_viewer(run: str | Path, compare: str | Path | None = None,
     if compare is not None:
         cmp.open_side_by_side()
         # the metrics of the folder, if it has them
-        from ..eval.compare import METRICS, LevelMetrics
+        from ..eval.compare import METRICS, read_metrics
 
-        metrics = Path(compare) / METRICS
-        if metrics.is_file():
-            import json
-
-            levels = json.loads(metrics.read_text())["levels"]
-            fields = LevelMetrics.__dataclass_fields__
-            cmp.metrics = [LevelMetrics(**{k: v for k, v in lv.items() if k in fields})
-                           for lv in levels]
+        if (Path(compare) / METRICS).is_file():
+            cmp.metrics = read_metrics(Path(compare) / METRICS)
             cmp._fill_table()
         cmp_dock.raise_()
     if screenshot is None:

@@ -21,7 +21,14 @@ import zarr
 from ..render.export import open_pyramid
 from .swd import swd
 
-__all__ = ["LevelMetrics", "compare_pyramids", "compare_steps", "format_table", "run_image"]
+__all__ = [
+    "LevelMetrics",
+    "compare_pyramids",
+    "compare_steps",
+    "format_table",
+    "read_metrics",
+    "run_image",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,15 @@ def format_table(metrics: list[LevelMetrics]) -> str:
 
 
 LEARNED, TRUTH, METRICS = "learned.zarr", "truth.zarr", "metrics.json"
+
+
+def read_metrics(path: str | Path) -> list[LevelMetrics]:
+    """The per-level metrics of a ``metrics.json`` written by :func:`compare_steps`."""
+    import json
+
+    fields = LevelMetrics.__dataclass_fields__
+    levels = json.loads(Path(path).read_text())["levels"]
+    return [LevelMetrics(**{k: v for k, v in lv.items() if k in fields}) for lv in levels]
 
 
 def run_image(run_dir: str | Path) -> str | None:

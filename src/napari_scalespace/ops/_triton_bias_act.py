@@ -54,14 +54,21 @@ def _dact(v, alpha, ACT: tl.constexpr):
 
 
 @triton.jit
+def _biased(x_ptr, b_ptr, offs, live, C, inner, HAS_BIAS: tl.constexpr):
+    """x + b in float32 at flat offsets ``offs`` (b along the axis of size C, stride inner)."""
+    v = tl.load(x_ptr + offs, mask=live, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        v += tl.load(b_ptr + (offs // inner) % C, mask=live, other=0.0).to(tl.float32)
+    return v
+
+
+@triton.jit
 def _forward_kernel(x_ptr, b_ptr, y_ptr, n, C, inner, alpha, gain, clamp,
                     ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_CLAMP: tl.constexpr,
                     BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     live = offs < n
-    v = tl.load(x_ptr + offs, mask=live, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        v += tl.load(b_ptr + (offs // inner) % C, mask=live, other=0.0).to(tl.float32)
+    v = _biased(x_ptr, b_ptr, offs, live, C, inner, HAS_BIAS)
     y = _act(v, alpha, ACT) * gain
     if HAS_CLAMP:
         y = tl.minimum(tl.maximum(y, -clamp), clamp)
@@ -74,9 +81,7 @@ def _backward_kernel(x_ptr, b_ptr, gy_ptr, gx_ptr, n, C, inner, alpha, gain, cla
                      BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     live = offs < n
-    v = tl.load(x_ptr + offs, mask=live, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        v += tl.load(b_ptr + (offs // inner) % C, mask=live, other=0.0).to(tl.float32)
+    v = _biased(x_ptr, b_ptr, offs, live, C, inner, HAS_BIAS)
     g = tl.load(gy_ptr + offs, mask=live, other=0.0).to(tl.float32) * gain * _dact(v, alpha,
                                                                                   ACT)
     if HAS_CLAMP:

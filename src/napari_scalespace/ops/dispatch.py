@@ -33,8 +33,6 @@ def warn_once(reason: str) -> None:
         warnings.warn(reason, RuntimeWarning, stacklevel=4)
 
 
-_warn_once = warn_once
-
 
 def triton_unavailable() -> str | None:
     """Why the Triton kernels cannot be imported here, or ``None`` if they can."""
@@ -63,16 +61,16 @@ def resolve(impl: str, x: torch.Tensor, op: str = "") -> str:
         return "fast"
     fallback = "ref" if on_gpu else "fast"
     if op not in TRITON_OPS:
-        _warn_once(f"napari-scalespace: no Triton kernel for {op or 'this op'} yet; using "
+        warn_once(f"napari-scalespace: no Triton kernel for {op or 'this op'} yet; using "
                    f"impl={fallback!r}")
         return fallback
     if not (on_gpu or interpreting()):
-        _warn_once(f"napari-scalespace: impl='triton' needs a CUDA tensor (or "
+        warn_once(f"napari-scalespace: impl='triton' needs a CUDA tensor (or "
                    f"TRITON_INTERPRET=1); got a {x.device.type} tensor, using impl='fast'")
         return "fast"
     why = triton_unavailable()
     if why is not None:
-        _warn_once(f"napari-scalespace: Triton is unavailable ({why}); using "
+        warn_once(f"napari-scalespace: Triton is unavailable ({why}); using "
                    f"impl={fallback!r}")
         return fallback
     return "triton"

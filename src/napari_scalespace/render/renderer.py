@@ -220,19 +220,6 @@ class Renderer:
                 self._cache.move_to_end(ck)
             return hit
 
-    def cached_many(self, keys: Iterable[TileKey]) -> dict[TileKey, np.ndarray]:
-        """:meth:`cached` for many keys under one lock: ``{key: tile}`` of the cached ones."""
-        out = {}
-        with self._cond:
-            seed, cache = self._seed, self._cache
-            for key in keys:
-                ck = self._ck(seed, *key)
-                hit = cache.get(ck)
-                if hit is not None:
-                    cache.move_to_end(ck)
-                    out[key] = hit
-        return out
-
     def cached_mask(self, keys: np.ndarray) -> np.ndarray:
         """Which of the tile keys ``keys`` (int array ``[n, 3]`` of zoom, a, b) are cached."""
         zs, as_, bs = (keys[:, i].tolist() for i in range(3))
