@@ -3,6 +3,7 @@
     python benchmarks/bench_ops.py            # default allocator, then mmap-free (two tables)
     python benchmarks/bench_ops.py --quick    # fewer rounds
     python benchmarks/bench_ops.py --once     # only the allocator this process has
+    python benchmarks/bench_ops.py --case 84px  # only the cases whose name holds "84px"
 
 Prints a markdown table per allocator: ms per call and the ref/fast ratio, forward and
 forward+backward. Figures and the commands that produced them are kept in docs/benchmarks.md.
@@ -71,11 +72,13 @@ CASES = [
 ]
 
 
-def run(rounds: int) -> None:
+def run(rounds: int, only: str | None = None) -> None:
     print(f"\n### {machine_line()}\n")
     print("| case | fwd ref ms | fwd fast ms | fwd ratio | f+b ref ms | f+b fast ms | f+b ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for case in CASES:
+        if only and only not in case.name:
+            continue
         fwd, fb = measure(case, rounds)
         print(
             f"| {case.name} | {fwd['ref'] * 1e3:.1f} | {fwd['fast'] * 1e3:.1f} | "
@@ -104,11 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (3)")
     parser.add_argument("--once", action="store_true", help="only this process's allocator")
+    parser.add_argument("--case", help="only the cases whose name contains this text")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    run(3 if args.quick else 9)
+    run(3 if args.quick else 9, args.case)
     if not args.once:
-        return rerun_mmap_free([__file__, "--once", *(["--quick"] if args.quick else [])])
+        extra = (["--quick"] if args.quick else []) + (["--case", args.case] if args.case else [])
+        return rerun_mmap_free([__file__, "--once", *extra])
     return 0
 
 

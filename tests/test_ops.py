@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_scalespace.ops import bias_act, filtered_lrelu, upfirdn2d
+from napari_scalespace.ops import bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
 from napari_scalespace.ops.bias_act import ACTIVATIONS
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -146,6 +146,25 @@ def test_filtered_lrelu_is_the_documented_composition():
         got = filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=5, gain=1.5, clamp=2.0,
                              impl=impl)
         torch.testing.assert_close(got, want)
+
+
+def test_a_clamp_only_the_upsampled_overshoot_reaches_is_applied():
+    """``fast`` skips the clamp when a bound found on the input says no value can reach it; a
+    step's ringing after up-sampling exceeds the input's range, so a clamp between the two must
+    still act (and one above the bound must change nothing)."""
+    x = torch.zeros(1, 1, 12, 12, dtype=torch.float64)
+    x[..., 6:] = 1.0
+    fu = lowpass_filter(12, cutoff=0.5, width=0.5, fs=4.0, dtype=torch.float64)
+    fd = lowpass_filter(12, cutoff=0.5, width=0.5, fs=4.0, dtype=torch.float64)
+    kw = dict(up=2, down=2, padding=11, gain=1.0)
+    v = upfirdn2d(x, fu, up=2, padding=11, gain=4)
+    assert v.max() > 1.02  # the ringing overshoots the input's maximum of 1
+    clamp = 1.01
+    want = filtered_lrelu(x, fu, fd, clamp=clamp, impl="ref", **kw)
+    torch.testing.assert_close(filtered_lrelu(x, fu, fd, clamp=clamp, impl="fast", **kw), want)
+    assert not torch.allclose(want, filtered_lrelu(x, fu, fd, impl="ref", **kw))
+    loose = filtered_lrelu(x, fu, fd, clamp=100.0, impl="fast", **kw)
+    torch.testing.assert_close(loose, filtered_lrelu(x, fu, fd, impl="ref", **kw))
 
 
 def test_output_sizes_follow_the_formulas():

@@ -50,57 +50,85 @@ def fir_stage(
     gain: float,
 ) -> torch.Tensor:
     """upfirdn2d on a (preferably channels-last) tensor; ``up``/``down`` are ``(x, y)``."""
-    px0, px1, py0, py1 = pad
-    if f.ndim == 2:
-        kernel = f * gain
-        return _axis_pass(x, kernel, up, down, (py0, py1, px0, px1), flip_filter)
-    fx = f.reshape(1, -1) * gain
-    fy = f.reshape(-1, 1)
-    x = _axis_pass(x, fx, (up[0], 1), (down[0], 1), (0, 0, px0, px1), flip_filter)
-    return _axis_pass(x, fy, (1, up[1]), (1, down[1]), (py0, py1, 0, 0), flip_filter)
+    stage = FirStage(f, up, down, pad, flip_filter, gain)
+    return stage(_pad(x, stage.input_pad))
 
 
-def _axis_pass(
-    x: torch.Tensor,
-    kernel: torch.Tensor,
-    up: tuple[int, int],
-    down: tuple[int, int],
-    pad_yx: tuple[int, int, int, int],
-    flip_filter: bool,
-) -> torch.Tensor:
-    """One depthwise pass with a ``[kh, kw]`` kernel; ``pad_yx = (y0, y1, x0, x1)``."""
-    C = x.shape[1]
-    kh, kw = kernel.shape
-    (ux, uy), (dx, dy) = up, down
-    y0, y1, x0, x1 = pad_yx
-    if ux == 1 and uy == 1:
-        # y[o] = sum_t g[t] xpad[o*down + t], g the correlation kernel (flipped f).
-        weight = kernel if flip_filter else kernel.flip((0, 1))
-        weight = weight.reshape(1, 1, kh, kw).expand(C, 1, kh, kw).contiguous()
-        sym_y, sym_x = max(0, min(y0, y1)), max(0, min(x0, x1))
-        rest = (x0 - sym_x, x1 - sym_x, y0 - sym_y, y1 - sym_y)
-        if any(rest):
-            x = to_channels_last(pad_or_crop(x, rest))
-        return F.conv2d(x, weight, stride=(dy, dx), padding=(sym_y, sym_x), groups=C)
-    # Transposed convolution: z[k] = sum_n x[n] f[k - n*up], the full convolution of the
-    # zero-inserted input with f; the spec's output is y[o] = z[o + taps - 1 - pad0] with
-    # length n*up + pad0 + pad1 - taps + 1, i.e. crop taps-1-pad0 on the left and
-    # taps-up-pad1 on the right (negative crop = zero padding). The crops are realised without
-    # copying the (large) output: zeros padded onto the (small) input shift z by whole periods,
-    # the transposed convolution's own ``padding`` crops both sides, and ``output_padding``
-    # (< up) extends the right side.
-    weight = kernel.flip((0, 1)) if flip_filter else kernel
-    weight = weight.reshape(1, 1, kh, kw).expand(C, 1, kh, kw).contiguous()
-    qx0, qx1, cx, ox = _transposed_crop(kw - 1 - x0, kw - ux - x1, ux)
-    qy0, qy1, cy, oy = _transposed_crop(kh - 1 - y0, kh - uy - y1, uy)
-    if qx0 or qx1 or qy0 or qy1:
-        x = to_channels_last(F.pad(x, (qx0, qx1, qy0, qy1)))
-    z = F.conv_transpose2d(
-        x, weight, stride=(uy, ux), padding=(cy, cx), output_padding=(oy, ox), groups=C
-    )
-    if dx > 1 or dy > 1:
-        z = z[:, :, ::dy, ::dx]
-    return z
+class FirStage:
+    """One FIR stage, planned: ``stage(pad_or_crop(x, stage.input_pad))`` is upfirdn2d.
+
+    A separable filter runs as an x pass then a y pass. Both passes pad their *input* (never
+    their output); the rows the y pass needs are padded onto the x pass's input, which is
+    smaller, and zero rows stay zero rows through the x pass: one padding copy instead of two,
+    and callers may fold that copy into work they do anyway (see ``filtered_lrelu``).
+    """
+
+    def __init__(self, f, up, down, pad, flip_filter, gain):
+        px0, px1, py0, py1 = pad
+        if f.ndim == 2:
+            self.passes = [_AxisPass(f * gain, up, down, (py0, py1, px0, px1), flip_filter)]
+            self.input_pad = self.passes[0].input_pad
+            return
+        px = _AxisPass(f.reshape(1, -1) * gain, (up[0], 1), (down[0], 1), (0, 0, px0, px1),
+                       flip_filter)
+        py = _AxisPass(f.reshape(-1, 1), (1, up[1]), (1, down[1]), (py0, py1, 0, 0),
+                       flip_filter)
+        self.passes = [px, py]
+        self.input_pad = (*px.input_pad[:2], *py.input_pad[2:])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for p in self.passes:
+            x = p(x)
+        return x
+
+
+def _pad(x: torch.Tensor, pad: Pad4) -> torch.Tensor:
+    return to_channels_last(pad_or_crop(x, pad)) if any(pad) else x
+
+
+class _AxisPass:
+    """One depthwise pass with a ``[kh, kw]`` kernel; ``pad_yx = (y0, y1, x0, x1)``.
+
+    ``input_pad`` (``(x0, x1, y0, y1)``, negative = crop) is what the caller pads onto the
+    input before calling the pass; the rest of the padding is done by the convolution itself.
+    """
+
+    def __init__(self, kernel, up, down, pad_yx, flip_filter):
+        kh, kw = kernel.shape
+        (ux, uy), (dx, dy) = up, down
+        y0, y1, x0, x1 = pad_yx
+        self.down = (dy, dx)
+        self.transposed = ux > 1 or uy > 1
+        if not self.transposed:
+            # y[o] = sum_t g[t] xpad[o*down + t], g the correlation kernel (flipped f).
+            self.kernel = kernel if flip_filter else kernel.flip((0, 1))
+            sym_y, sym_x = max(0, min(y0, y1)), max(0, min(x0, x1))
+            self.input_pad = (x0 - sym_x, x1 - sym_x, y0 - sym_y, y1 - sym_y)
+            self.padding = (sym_y, sym_x)
+            return
+        # Transposed convolution: z[k] = sum_n x[n] f[k - n*up], the full convolution of the
+        # zero-inserted input with f; the spec's output is y[o] = z[o + taps - 1 - pad0] with
+        # length n*up + pad0 + pad1 - taps + 1, i.e. crop taps-1-pad0 on the left and
+        # taps-up-pad1 on the right (negative crop = zero padding). The crops are realised
+        # without copying the (large) output: zeros padded onto the (small) input shift z by
+        # whole periods, the transposed convolution's own ``padding`` crops both sides, and
+        # ``output_padding`` (< up) extends the right side.
+        self.kernel = kernel.flip((0, 1)) if flip_filter else kernel
+        qx0, qx1, cx, ox = _transposed_crop(kw - 1 - x0, kw - ux - x1, ux)
+        qy0, qy1, cy, oy = _transposed_crop(kh - 1 - y0, kh - uy - y1, uy)
+        self.input_pad = (qx0, qx1, qy0, qy1)
+        self.stride, self.padding, self.output_padding = (uy, ux), (cy, cx), (oy, ox)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        C = x.shape[1]
+        kh, kw = self.kernel.shape
+        weight = self.kernel.reshape(1, 1, kh, kw).expand(C, 1, kh, kw).contiguous()
+        if not self.transposed:
+            return F.conv2d(x, weight, stride=self.down, padding=self.padding, groups=C)
+        z = F.conv_transpose2d(x, weight, stride=self.stride, padding=self.padding,
+                               output_padding=self.output_padding, groups=C)
+        dy, dx = self.down
+        return z[:, :, ::dy, ::dx] if dx > 1 or dy > 1 else z
 
 
 def _transposed_crop(left: int, right: int, up: int) -> tuple[int, int, int, int]:

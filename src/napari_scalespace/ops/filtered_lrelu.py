@@ -27,10 +27,11 @@ from ._args import (
     check_input,
     filter_taps,
     output_size,
+    pad_or_crop,
     parse_padding,
     parse_scaling,
 )
-from ._polyphase import fir_stage, flat_view, to_channels_last
+from ._polyphase import CHANNELS_LAST, FirStage, fir_stage, flat_view, to_channels_last
 from .bias_act import bias_act
 from .upfirdn2d import upfirdn2d_ref
 
@@ -115,16 +116,54 @@ def filtered_lrelu_unfused_triton(x, fu, fd, b, up, down, pad, gain, slope, clam
 def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
     """Polyphase up-FIR, in-place nonlinearity, decimating down-FIR, all channels-last.
 
-    The clamp is symmetric, so ``clamp(g lrelu(v), c) = g clamp(lrelu(v), c / |g|)`` and the
-    gain is folded into ``fd`` (one pass less over the up-sampled tensor).
+    - The bias, the layout change and the up stage's input padding are one write of the (small)
+      input (``_bias_pad``), the only padding copy of the whole op (``FirStage``).
+    - The clamp is symmetric, so ``clamp(g lrelu(v), c) = g clamp(lrelu(v), c / |g|)`` and the
+      gain is folded into ``fd`` (one pass less over the up-sampled tensor).
+    - The clamp is skipped when a bound found on the input shows it cannot act; otherwise one
+      ``aminmax`` pass tells whether it does.
     """
-    y = to_channels_last(x)
-    if b is not None:
-        y = y + b.reshape(1, -1, 1, 1)
-    y = fir_stage(y, fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
+    up_stage = FirStage(fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
+    y = _bias_pad(x, b, up_stage.input_pad)
     limit = None if clamp is None or gain == 0 else clamp / abs(gain)
-    y = LeakyReLUClamp.apply(y, slope, limit)
+    if limit is not None and _upsampled_bound(y, fu, up) * max(1.0, abs(slope)) <= limit:
+        limit = None  # no value can reach the clamp: skip the pass that would look for one
+    y = LeakyReLUClamp.apply(up_stage(y), slope, limit)
     return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
+
+
+def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int, int]):
+    """``pad_or_crop(x + b, pad)`` as one channels-last tensor, written in one pass when
+    nothing needs gradients (the padded buffer is the output of the add)."""
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or (b is not None and b.requires_grad))
+    if min(pad) < 0 or needs_grad:
+        y = to_channels_last(x) if b is None else to_channels_last(x) + b.reshape(1, -1, 1, 1)
+        return to_channels_last(pad_or_crop(y, pad)) if any(pad) else y
+    x0, x1, y0, y1 = pad
+    N, C, H, W = x.shape
+    out = torch.empty((N, C, H + y0 + y1, W + x0 + x1), dtype=x.dtype, device=x.device,
+                      memory_format=CHANNELS_LAST)
+    if any(pad):
+        out.zero_()
+    inner = out[:, :, y0 : y0 + H, x0 : x0 + W]
+    if b is None:
+        inner.copy_(x)
+    else:
+        torch.add(x, b.reshape(1, -1, 1, 1), out=inner)
+    return out
+
+
+def _upsampled_bound(x: torch.Tensor, fu: torch.Tensor, up: tuple[int, int]) -> float:
+    """An upper bound of ``|upfirdn2d(x, fu, up, gain=up**2)|``: ``max|x|`` times the filter's
+    L1 norm (per axis for a separable filter) times the gain. Found on the small input, it
+    spares a pass over the up-sampled tensor whenever the clamp cannot act (the usual case).
+    """
+    if not x.numel():
+        return 0.0
+    norm = float(fu.abs().sum()) ** (2 if fu.ndim == 1 else 1)
+    lo, hi = torch.aminmax(flat_view(x.detach()))
+    return max(-float(lo), float(hi)) * norm * up[0] * up[1]
 
 
 class LeakyReLUClamp(torch.autograd.Function):
@@ -149,7 +188,7 @@ class LeakyReLUClamp(torch.autograd.Function):
         F.leaky_relu_(x, slope)
         ctx.clamped = False
         if limit is not None and x.numel():
-            lo, hi = torch.aminmax(flat_view(x))
+            lo, hi = torch.aminmax(flat_view(x.detach()))
             if hi > limit or lo < -limit:
                 x.clamp_(-limit, limit)
                 ctx.clamped = True
