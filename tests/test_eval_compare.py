@@ -1,5 +1,5 @@
-"""Export-and-compare: both pyramids on one grid, per-level SWD that tells a pyramid from
-itself and from a different one, metrics.json, reuse, and clear errors."""
+"""Evaluation of a run against its image (``eval``) and export-and-compare (``compare``):
+progress, the report's metrics per octave, the files, reuse, and clear errors."""
 
 from __future__ import annotations
 
@@ -7,99 +7,126 @@ import json
 
 import numpy as np
 import pytest
-import zarr
 from PIL import Image
 
 from napari_scalespace.cli import main
 from napari_scalespace.eval.compare import (
+    CONTACT,
     LEARNED,
     METRICS,
+    PLOT,
     TRUTH,
-    compare_pyramids,
     compare_steps,
-    read_metrics,
+    eval_steps,
     run_image,
 )
+from napari_scalespace.eval.evaluate import EvalReport, OctaveResult
 from napari_scalespace.geometry import PyramidGrid
 from napari_scalespace.render.export import is_complete
 from test_render_renderer import tiny_run
+
+JSON_KEYS = {"octave", "swd", "swd_bicubic", "consistency_psnr", "seam_psnr", "psnr", "ssim"}
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     run = tiny_run()
     out = tmp_path_factory.mktemp("compare")
-    events = list(compare_steps(run, run_image(run), out, octaves=2, device="cpu", tiles=8))
+    events = list(compare_steps(run, run_image(run), out, octaves=2, device="cpu", views=6))
     return run, out, events
 
 
-def test_compare_writes_both_pyramids_progress_and_metrics(pair):
+def test_compare_writes_both_pyramids_then_evaluates(pair):
     _, out, events = pair
     grid = PyramidGrid(2, 32, (1.0, 1.5))  # the run's image is 256 x 384
-    n_tiles = [int(np.prod(grid.n_tiles(lv))) for lv in range(3)]
+    n_tiles = sum(int(np.prod(grid.n_tiles(lv))) for lv in range(3))
     kinds = [e[0] for e in events]
-    assert kinds[-1] == "metrics" and set(kinds[:-1]) == {"learned", "truth"}
-    for kind in ("learned", "truth"):
+    assert kinds[-1] == "report" and set(kinds[:-1]) == {"learned", "truth", "eval"}
+    assert kinds.index("eval") > max(i for i, k in enumerate(kinds) if k != "eval" and
+                                     k != "report")
+    for kind in ("learned", "truth", "eval"):
         done = [e[1] for e in events if e[0] == kind]
         total = {e[2] for e in events if e[0] == kind}
-        assert done == sorted(done) and total == {sum(n_tiles)} and done[-1] == sum(n_tiles)
+        assert done == sorted(done) and len(total) == 1 and done[-1] == total.pop()
+    assert [e[1] for e in events if e[0] == "learned"][-1] == n_tiles
     assert is_complete(out / LEARNED) and is_complete(out / TRUTH)
-    metrics = events[-1][1]
-    assert [m.level for m in metrics] == [0, 1, 2] and [m.zoom for m in metrics] == [2, 1, 0]
-    assert [m.tiles for m in metrics] == [min(8, n) for n in n_tiles]
-    assert read_metrics(out / METRICS) == metrics
+    _, report, files = events[-1]
+    assert files == {"json": out / METRICS, "plot": out / PLOT, "contact_sheet": out / CONTACT}
+    assert all(p.stat().st_size > 1000 for p in files.values())
+    assert EvalReport.load(out / METRICS) == report
     saved = json.loads((out / METRICS).read_text())
-    assert [lv["swd"] for lv in saved["levels"]] == [m.swd for m in metrics]
-    assert saved["grid"]["octaves"] == 2 and saved["grid"]["tile"] == 32
+    assert [o["octave"] for o in saved["octaves"]] == [0, 1, 2]
+    assert all(JSON_KEYS <= set(o) for o in saved["octaves"])
 
 
-def test_swd_tells_the_truth_from_an_untrained_generator(pair):
-    _, out, events = pair
-    # truth against itself: only the sampling of descriptors differs (small, not zero)
-    same = compare_pyramids(out / TRUTH, out / TRUTH, tiles=8)
-    assert all(m.mean_learned == m.mean_truth for m in same)
-    # the untrained (2-step) generator is far from the texture at every level
-    learned = events[-1][1]
-    assert all(m.swd_mean > 2.5 * s.swd_mean for m, s in zip(learned, same, strict=True))
-    # the mean colours are the tiles' means
-    arr = zarr.open_array(str(out / TRUTH / "2"), mode="r")
-    assert np.allclose(same[2].mean_truth, arr[:].mean(axis=(1, 2)) / 255, atol=1e-4)
+def test_the_report_tells_an_untrained_generator_from_the_truth(pair):
+    report: EvalReport = pair[2][-1][1]
+    o: list[OctaveResult] = report.octaves
+    assert report.data_zoom == 3.0 and all(x.covered for x in o)  # 256 px / 32 px = 2**3
+    # bicubic zoom of the zoom-0 view is nearly the zoom-0 truth; the 2-step generator is not
+    assert o[0].psnr_bicubic > 35 and o[0].psnr < 20 and o[0].ssim < o[0].ssim_bicubic
+    assert all(x.swd > x.swd_bicubic for x in o[:2])
+    assert o[0].consistency_psnr is None and all(x.consistency_psnr is not None for x in o[1:])
+    # the generator renders world coordinates: overlapping views agree, tiles join
+    assert all(x.seam_psnr > 35 for x in o)
+    assert all(0.5 < x.seam_gradient_ratio < 1.5 for x in o)
+    assert all(x.fid is None for x in o) and "FID/KID skipped" in report.notes[0]
 
 
 def test_reuse_keeps_complete_stores_and_rewrites_incomplete(pair, tmp_path):
     run, out, _ = pair
     mtime = (out / TRUTH / "zarr.json").stat().st_mtime_ns
-    events = list(compare_steps(run, run_image(run), out, octaves=2, device="cpu", tiles=4,
+    events = list(compare_steps(run, run_image(run), out, octaves=2, device="cpu", views=2,
                                 reuse=True))
-    assert [e for e in events if e[0] != "metrics"] == [("learned", 1, 1), ("truth", 1, 1)]
+    assert [e for e in events if e[0] in ("learned", "truth")] == [("learned", 1, 1),
+                                                                     ("truth", 1, 1)]
     assert (out / TRUTH / "zarr.json").stat().st_mtime_ns == mtime
-    # a stopped export is incomplete: reuse writes it again, compare refuses it
-    steps = compare_steps(run, run_image(run), tmp_path, octaves=2, device="cpu", tiles=4)
+    steps = compare_steps(run, run_image(run), tmp_path, octaves=2, device="cpu", views=2)
     next(steps)
-    steps.close()
+    steps.close()  # a stopped export is incomplete: reuse writes it again
     assert not is_complete(tmp_path / LEARNED)
-    with pytest.raises(ValueError, match="did not finish"):
-        compare_pyramids(tmp_path / LEARNED, out / TRUTH)
+    events = list(compare_steps(run, run_image(run), tmp_path, octaves=2, device="cpu",
+                                views=2, reuse=True))
+    assert [e for e in events if e[0] == "learned"][-1][1] > 1 and is_complete(
+        tmp_path / LEARNED)
 
 
-def test_compare_refuses_other_grids_and_images(pair, tmp_path):
-    run, out, _ = pair
-    other = tmp_path / "other"
-    list(compare_steps(run, run_image(run), other, octaves=1, device="cpu", tiles=2))
-    with pytest.raises(ValueError, match="same grid"):
-        compare_pyramids(out / LEARNED, other / TRUTH)
+def test_evaluation_refuses_other_images(pair, tmp_path):
+    run, _, _ = pair
     square = tmp_path / "square.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(square)
     with pytest.raises(ValueError, match="not the image it was trained on"):
         next(compare_steps(run, square, tmp_path / "x", device="cpu"))
+    with pytest.raises(ValueError, match="not the image it was trained on"):
+        next(eval_steps(run, square, device="cpu"))
+
+
+def test_cli_eval_writes_json_plots_and_contact_sheet(pair, tmp_path, capsys):
+    run, _, _ = pair
+    out = tmp_path / "report.json"
+    assert main(["eval", str(run), "--json", str(out), "--plots", str(tmp_path / "plots"),
+                 "--views", "4", "--octaves", "4", "--center", "0.5", "0.7", "--quiet",
+                 "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "SWD model/bicubic" in text and "FID/KID skipped" in text and str(out) in text
+    saved = json.loads(out.read_text())
+    octs = saved["octaves"]
+    assert [o["octave"] for o in octs] == [0, 1, 2, 3, 4] and saved["views"] == 4
+    assert all(JSON_KEYS <= set(o) for o in octs)
+    # octave 4 is finer than the 256-px image holds for 32-px views: no truth to compare with
+    assert octs[4]["covered"] is False and octs[4]["psnr"] is None and octs[4]["swd"] is None
+    assert octs[4]["consistency_psnr"] is not None and octs[3]["psnr"] is not None
+    sheet = np.asarray(Image.open(tmp_path / "plots" / CONTACT))
+    assert sheet.shape[0] > sheet.shape[1]  # 5 zooms down, 3 columns across
+    assert (tmp_path / "plots" / PLOT).is_file()
+    assert main(["eval", str(run), "--views", "1"]) == 2
+    assert "--views must be >= 2" in capsys.readouterr().err
 
 
 def test_cli_compare(pair, tmp_path, capsys):
     run, _, _ = pair
-    assert main(["compare", str(run), "--out", str(tmp_path), "--octaves", "1", "--tiles",
+    assert main(["compare", str(run), "--out", str(tmp_path), "--octaves", "1", "--views",
                  "3", "--quiet", "--device", "cpu"]) == 0
     text = capsys.readouterr().out
-    assert "SWD mean" in text and "metrics.json" in text
-    assert len(json.loads((tmp_path / METRICS).read_text())["levels"]) == 2
-    assert main(["compare", str(run), "--out", str(tmp_path), "--tiles", "0"]) == 2
-    assert "--tiles must be >= 1" in capsys.readouterr().err
+    assert "SWD model/bicubic" in text and "metrics.json" in text
+    assert len(json.loads((tmp_path / METRICS).read_text())["octaves"]) == 2

@@ -1,5 +1,6 @@
 """The Export-and-compare widget writes both pyramids in a worker (progress, cancel), opens
-them side by side in grid mode, fills the metrics table; napari-ome-zarr opens both stores."""
+them side by side in grid mode, evaluates and shows the table, the plots and the contact sheet;
+napari-ome-zarr opens both stores."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_scalespace.eval.compare import LEARNED, METRICS, TRUTH
+from napari_scalespace.eval.compare import CONTACT, LEARNED, METRICS, PLOT, TRUTH
 from napari_scalespace.render.export import is_complete
 from test_render_renderer import tiny_run
 
@@ -30,15 +31,27 @@ def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_vie
     widget = CompareWidget(viewer)
     widget.run.value = run_dir
     widget.octaves.value = 2
-    widget.tiles.value = 4
+    widget.views.value = 4
     widget.out.value = tmp_path / "cmp"
     widget.start()
     qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=240_000)
     assert widget.result == "done", widget.status.text()
     assert widget._progress is None  # the progress bar was closed
     assert is_complete(tmp_path / "cmp" / LEARNED) and is_complete(tmp_path / "cmp" / TRUTH)
-    assert (tmp_path / "cmp" / METRICS).is_file()
-    assert widget.table.rowCount() == 3 and float(widget.table.item(0, 3).text()) > 0
+    for name in (METRICS, PLOT, CONTACT):
+        assert (tmp_path / "cmp" / name).is_file()
+    # octaves 0..2: the model's and the baseline's SWD, a consistency PSNR from octave 1 on
+    assert widget.table.rowCount() == 3
+    header = [widget.table.horizontalHeaderItem(c).text() for c in range(12)]
+    swd, cons = header.index("SWD model"), header.index("consistency PSNR model")
+    assert all(float(widget.table.item(r, swd).text()) > 0 for r in range(3))
+    assert widget.table.item(0, cons).text() == "-" and float(widget.table.item(2, cons).text())
+    assert not widget.plot.pixmap().isNull() and not widget.sheet.pixmap().isNull()
+    assert widget.plot.pixmap().width() > 500
+    # the same folder shown by a fresh widget (as `show --compare` does)
+    again = CompareWidget(viewer)
+    assert again.load_folder(tmp_path / "cmp") and again.table.rowCount() == 3
+    assert not again.load_folder(tmp_path)
     learned, truth = viewer.layers["learned"], viewer.layers["truth"]
     assert learned.multiscale and len(learned.data) == len(truth.data) == 3
     assert [d.shape for d in learned.data] == [d.shape for d in truth.data]

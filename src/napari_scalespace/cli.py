@@ -312,60 +312,128 @@ def cmd_truth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_compare(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "compare",
-        help="export a run's learned pyramid and its ground truth on the same grid; compare them",
-        description="Write OUT/learned.zarr (the run's scale space) and OUT/truth.zarr (IMAGE "
-        "cut on the same grid), then per level the sliced Wasserstein distance between random "
-        "tiles of both (x1000, lower is better) and their mean colours; the table is printed "
-        "and written to OUT/metrics.json. Open both with napari (napari-ome-zarr) to compare "
-        "them by eye.",
-    )
-    p.add_argument("run", metavar="RUN", help="run directory")
-    p.add_argument("--image", help="ground-truth image (default: the run's training image)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--octaves", type=int, help="pyramid octaves (default: the run's)")
+_EVAL_HELP = (
+    "Per octave: sliced Wasserstein distance (x1000) of random views of the learned scale space "
+    "and of the truth, PSNR and SSIM against the truth, scale consistency (zoom k "
+    "box-downsampled vs zoom k-1, same centre), seams (half-overlapping views; gradient across "
+    "tile borders of the dask pyramid), each beside the baseline: bicubic zoom of the coarsest "
+    "ground-truth view. Octaves finer than the data have no truth metrics.")
+
+
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--octaves", type=int, help="octaves to evaluate (default: the run's)")
     p.add_argument("--seed", type=int, help="scale space to render (runs on several images)")
-    p.add_argument("--tiles", type=int, default=64, help="tiles drawn per level (default 64)")
-    p.add_argument("--reuse", action="store_true",
-                   help="keep complete pyramids already in OUT instead of writing them again")
+    p.add_argument("--views", type=int, default=64,
+                   help="random views per octave and metric (default 64)")
+    p.add_argument("--inception", metavar="PT",
+                   help="local TorchScript Inception weights for FID/KID (never downloaded; "
+                   "without it FID/KID are skipped)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_compare)
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from napari_scalespace._allocator import keep_large_allocations
-    from napari_scalespace.eval.compare import METRICS, compare_steps, format_table, run_image
-
-    keep_large_allocations()
+def _check_eval_args(args: argparse.Namespace) -> None:
     if args.octaves is not None and args.octaves < 0:
         raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
-    if args.tiles < 1:
-        raise ValueError(f"--tiles must be >= 1, got {args.tiles}")
-    image = args.image or run_image(args.run)
-    if image is None:
-        raise ValueError(f"{args.run}: the run names no image file that exists; pass --image")
+    if args.views < 2:
+        raise ValueError(f"--views must be >= 2, got {args.views}")
+
+
+def _drive(steps, quiet: bool, units: dict[str, str]):
+    """Run a generator of ``(kind, done, total)`` progress events with one tqdm bar per kind;
+    return its final event."""
+    from tqdm import tqdm
+
     bars: dict[str, tqdm] = {}
     try:
-        for kind, *rest in compare_steps(args.run, image, args.out, octaves=args.octaves,
-                                         seed=args.seed, device=args.device, tiles=args.tiles,
-                                         reuse=args.reuse):
-            if kind == "metrics":
-                print(format_table(rest[0]))
-                continue
+        for event in steps:
+            kind, *rest = event
+            if kind == "report":
+                return event
             done, total = rest
             bar = bars.get(kind) or bars.setdefault(kind, tqdm(
-                total=total, unit="tile", desc=kind, disable=args.quiet, dynamic_ncols=True))
+                total=total, unit=units.get(kind, "step"), desc=kind, disable=quiet,
+                dynamic_ncols=True))
             bar.update(done - bar.n)
     finally:
         for bar in bars.values():
             bar.close()
-    print(f"wrote {Path(args.out) / 'learned.zarr'}, {Path(args.out) / 'truth.zarr'} and "
-          f"{Path(args.out) / METRICS}")
+    raise RuntimeError("the evaluation ended without a report")
+
+
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a run against its ground truth, per octave, with the bicubic baseline",
+        description=_EVAL_HELP + " Prints the table; --json writes it, --plots writes "
+        "metrics.png and contact_sheet.png (learned | truth | bicubic at every zoom).",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--truth", metavar="IMAGE",
+                   help="ground-truth image (default: the run's training image)")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write metrics.png and contact_sheet.png")
+    p.add_argument("--center", nargs=2, type=float, metavar=("CY", "CX"),
+                   help="contact sheet centre in scene units (default: the busiest region)")
+    _add_eval_options(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from napari_scalespace._allocator import keep_large_allocations
+    from napari_scalespace.eval.compare import eval_steps, run_image
+    from napari_scalespace.eval.evaluate import format_table
+
+    keep_large_allocations()
+    _check_eval_args(args)
+    image = args.truth or run_image(args.run)
+    if image is None:
+        raise ValueError(f"{args.run}: the run names no image file that exists; pass --truth")
+    steps = eval_steps(args.run, image, args.json, args.plots, views=args.views,
+                       octaves=args.octaves, seed=args.seed, device=args.device,
+                       inception=args.inception,
+                       centre=tuple(args.center) if args.center else None)
+    _, report, files = _drive(steps, args.quiet, {"eval": "step"})
+    print(format_table(report))
+    for path in files.values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_compare(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="export a run's learned pyramid and its ground truth on one grid, then evaluate",
+        description="Write OUT/learned.zarr (the run's scale space) and OUT/truth.zarr (IMAGE "
+        "cut on the same grid) to open side by side in napari, then evaluate as `eval` does "
+        "into OUT/metrics.json, OUT/metrics.png and OUT/contact_sheet.png. " + _EVAL_HELP,
+    )
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--image", help="ground-truth image (default: the run's training image)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep complete pyramids already in OUT instead of writing them again")
+    _add_eval_options(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from napari_scalespace._allocator import keep_large_allocations
+    from napari_scalespace.eval.compare import compare_steps, run_image
+    from napari_scalespace.eval.evaluate import format_table
+
+    keep_large_allocations()
+    _check_eval_args(args)
+    image = args.image or run_image(args.run)
+    if image is None:
+        raise ValueError(f"{args.run}: the run names no image file that exists; pass --image")
+    steps = compare_steps(args.run, image, args.out, octaves=args.octaves, seed=args.seed,
+                          device=args.device, views=args.views, reuse=args.reuse,
+                          inception=args.inception)
+    _, report, files = _drive(steps, args.quiet, {"learned": "tile", "truth": "tile"})
+    print(format_table(report))
+    print(f"wrote {Path(args.out) / 'learned.zarr'}, {Path(args.out) / 'truth.zarr'}, "
+          + ", ".join(str(p) for p in files.values()))
     return 0
 
 
@@ -402,6 +470,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_render,
     _add_export,
     _add_truth,
+    _add_eval,
     _add_compare,
     _add_show,
 ]

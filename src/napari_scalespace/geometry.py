@@ -405,3 +405,55 @@ def inside_centre_range(
         raise ValueError(f"extent must be positive and finite, got {extent!r}")
     half = np.exp2(-z) / 2
     return half, ey - half, half.copy(), ex - half
+
+
+def random_centres(
+    zoom: float, extent: tuple[float, float], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` centres ``(cy, cx)`` drawn uniformly among those that keep a view at ``zoom``
+    inside the scene box (:func:`inside_centre_range`); on an axis shorter than the view the
+    centre is the middle of the axis."""
+    y_lo, y_hi, x_lo, x_hi = (float(v) for v in inside_centre_range(zoom, extent))
+    out = []
+    for lo, hi, e in ((y_lo, y_hi, extent[0]), (x_lo, x_hi, extent[1])):
+        out.append(rng.uniform(lo, hi, n) if hi > lo else np.full(n, float(e) / 2))
+    return out[0], out[1]
+
+
+def raster_shape(extent: tuple[float, float], pixels_per_unit: int) -> tuple[int, int]:
+    """Shape of a raster of the scene box at ``pixels_per_unit`` pixels per scene unit (the
+    last row/column may stick out of the box): ``ceil(extent * pixels_per_unit)``."""
+    p = _int("pixels_per_unit", pixels_per_unit, 1)
+    return tuple(max(1, math.ceil(float(e) * p - _EPS)) for e in extent)
+
+
+def raster_source_edges(
+    extent: tuple[float, float], pixels_per_unit: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Footprint edges (source pixel coordinates, as :func:`source_pixel_edges`) of the pixels
+    of :func:`raster_shape`: raster pixel i covers scene ``[i, i + 1) / pixels_per_unit``."""
+    s = _shorter_side(height, width)
+    ny, nx = raster_shape(extent, pixels_per_unit)
+    return (s * np.arange(ny + 1, dtype=np.float64) / pixels_per_unit,
+            s * np.arange(nx + 1, dtype=np.float64) / pixels_per_unit)
+
+
+def raster_coords(view: View, resolution: int, pixels_per_unit: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous raster coordinates (raster pixel i's centre at i) of the pixel centres of an
+    R = ``resolution`` pixel rendering of ``view`` (what an interpolating zoom samples)."""
+    ys, xs = pixel_centers(view, resolution)
+    p = _int("pixels_per_unit", pixels_per_unit, 1)
+    return ys * p - 0.5, xs * p - 0.5
+
+
+def clamped_centre(zoom: float, extent: tuple[float, float], cy: float, cx: float
+                   ) -> tuple[float, float]:
+    """The centre nearest to ``(cy, cx)`` that keeps a view at ``zoom`` inside the scene box
+    (the middle of an axis shorter than the view). Views of one point clamped at successive
+    zooms still nest: each lies inside the next coarser one."""
+    y_lo, y_hi, x_lo, x_hi = (float(v) for v in inside_centre_range(zoom, extent))
+    out = []
+    for c, lo, hi, e in ((cy, y_lo, y_hi, extent[0]), (cx, x_lo, x_hi, extent[1])):
+        out.append(min(max(float(c), lo), hi) if hi >= lo else float(e) / 2)
+    return out[0], out[1]

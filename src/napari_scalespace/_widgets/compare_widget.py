@@ -1,9 +1,11 @@
 """The Export-and-compare dock widget: write the learned and the ground-truth OME-Zarr pyramids
-of a run on one grid, open them side by side (napari grid mode, one camera), and show the
-per-level metrics (:mod:`napari_scalespace.eval.compare`).
+of a run on one grid, open them side by side (napari grid mode, one camera), evaluate the run
+(:mod:`napari_scalespace.eval`) and show the per-octave table, the metric plots and the contact
+sheet (learned | truth | bicubic at every zoom) in tabs.
 
-The export runs in a napari thread worker (progress bar, cancel between bands); the worker
-only yields progress and the metrics, the widget does all Qt and viewer work.
+Export and evaluation run in a napari thread worker (progress bar, cancel between bands of
+tiles and between units of the evaluation); the worker only yields progress and the report, the
+widget does all Qt and viewer work.
 """
 
 from __future__ import annotations
@@ -14,24 +16,42 @@ from pathlib import Path
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image
 from napari.utils import progress
-from qtpy.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QPixmap
+from qtpy.QtWidgets import (
+    QLabel,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ._llvm_guard import block_triton_if_unsafe
 from ._napari_compat import viewer_grid
 from ._worker import errors_returned, start
 
 RUN_IMAGE = "the run's image file"
-COLUMNS = ["level", "zoom", "tiles", "SWD mean", "SWD fine", "SWD coarse", "mean learned",
-           "mean truth"]
+# (header, OctaveResult field, format)
+COLUMNS = [("octave", "octave", "d"), ("data", "covered", ""),
+           ("SWD model", "swd", ".1f"), ("SWD bicubic", "swd_bicubic", ".1f"),
+           ("PSNR model", "psnr", ".2f"), ("PSNR bicubic", "psnr_bicubic", ".2f"),
+           ("SSIM model", "ssim", ".3f"), ("SSIM bicubic", "ssim_bicubic", ".3f"),
+           ("consistency PSNR model", "consistency_psnr", ".2f"),
+           ("consistency PSNR bicubic", "consistency_psnr_bicubic", ".2f"),
+           ("seam PSNR", "seam_psnr", ".2f"), ("seam gradient", "seam_gradient_ratio", ".2f")]
+UNITS = {"learned": "tiles", "truth": "tiles", "eval": "steps"}
 
 
 def _export_and_compare(run: Path, image, out: Path, octaves: int | None, seed: int | None,
-                        tiles: int, reuse: bool, cancel: threading.Event):
-    """Yields ("learned" | "truth", done, total) and finally ("metrics", [LevelMetrics]);
-    returns "done" or "cancelled" (run in a worker by :func:`._worker.errors_returned`)."""
+                        views: int, reuse: bool, cancel: threading.Event):
+    """Yields ("learned" | "truth" | "eval", done, total) and finally ("report", EvalReport,
+    files); returns "done" or "cancelled" (run in a worker by
+    :func:`._worker.errors_returned`)."""
     from ..eval.compare import compare_steps
 
-    steps = compare_steps(run, image, out, octaves=octaves, seed=seed, tiles=tiles,
+    steps = compare_steps(run, image, out, octaves=octaves, seed=seed, views=views,
                           reuse=reuse)
     try:
         for event in steps:
@@ -55,34 +75,44 @@ class CompareWidget(QWidget):
         self.seed = SpinBox(label="seed (-1 = the run's scene)", value=-1, min=-1,
                             max=2**31 - 1)
         self.out = FileEdit(label="output folder (empty = RUN/compare)", mode="d", value="")
-        self.tiles = SpinBox(label="tiles per level for metrics", value=64, min=1, max=4096)
+        self.views = SpinBox(label="views per octave for metrics", value=32, min=2, max=4096)
         self.reuse = CheckBox(label="keep complete pyramids already there", value=True)
         self.start_button = PushButton(text="Export and compare")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.open_button = PushButton(text="Open side by side")
         self.form = Container(widgets=[self.run, self.image, self.octaves, self.seed, self.out,
-                                       self.tiles, self.reuse, self.start_button,
+                                       self.views, self.reuse, self.start_button,
                                        self.cancel_button, self.open_button])
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels([c[0] for c in COLUMNS])
+        self.plot = QLabel("no evaluation yet")
+        self.sheet = QLabel("no evaluation yet")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.table, "table")
+        for label, name in ((self.plot, "plots"), (self.sheet, "contact sheet")):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            scroll = QScrollArea()
+            scroll.setWidget(label)
+            scroll.setWidgetResizable(True)
+            self.tabs.addTab(scroll, name)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
         layout.addWidget(self.status)
-        layout.addWidget(self.table)
+        layout.addWidget(self.tabs)
         self.start_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
         self.open_button.changed.connect(lambda: self.open_side_by_side())
         self.viewer.layers.events.inserted.connect(lambda e: self.image.reset_choices())
         self.viewer.layers.events.removed.connect(lambda e: self.image.reset_choices())
         self.worker = None
-        self.metrics: list = []
+        self.report = None  # the EvalReport shown
         self.result: str | None = None
         self._cancel = threading.Event()
         self._progress: progress | None = None
-        self._done = {"learned": 0, "truth": 0}
-        self._total = {"learned": 0, "truth": 0}
+        self._done = dict.fromkeys(UNITS, 0)
+        self._total = dict.fromkeys(UNITS, 0)
 
     def _image_choices(self, _widget=None) -> list:
         layers = [(layer.name, layer) for layer in self.viewer.layers
@@ -119,39 +149,64 @@ class CompareWidget(QWidget):
         block_triton_if_unsafe()
         self._cancel.clear()
         self.result = None
-        self._done = {"learned": 0, "truth": 0}
+        self._done = dict.fromkeys(UNITS, 0)
+        self._total = dict.fromkeys(UNITS, 0)
         self._progress = progress(total=0, desc="export and compare")
         start(self, errors_returned(_export_and_compare(
             run, image, self.out_dir(), self.octaves.value or None,
-            None if self.seed.value < 0 else self.seed.value, self.tiles.value,
+            None if self.seed.value < 0 else self.seed.value, self.views.value,
             self.reuse.value, self._cancel)))
 
     def cancel(self) -> None:
         self._cancel.set()
-        self.status.setText("cancelling after this band of tiles...")
+        self.status.setText("cancelling after this band of tiles or evaluation step...")
 
     def _on_yield(self, event) -> None:
         kind = event[0]
-        if kind == "metrics":
-            self.metrics = event[1]
-            self._fill_table()
+        if kind == "report":
+            self.show_report(event[1], event[2])
             return
         _, done, total = event
         self._done[kind], self._total[kind] = done, total
+        # the evaluation's total is known only when it starts: count it as about as much work
+        # as the two exports
         self._progress.total = max(1, sum(self._total.values()))
         self._progress.n = sum(self._done.values())
         self._progress.refresh()
-        self.status.setText(f"writing {kind}: {done}/{total} tiles")
+        what = "evaluating" if kind == "eval" else f"writing {kind}"
+        self.status.setText(f"{what}: {done}/{total} {UNITS[kind]}")
 
-    def _fill_table(self) -> None:
-        self.table.setRowCount(len(self.metrics))
-        for row, m in enumerate(self.metrics):
-            cells = [m.level, m.zoom, m.tiles, f"{m.swd_mean:.1f}", f"{m.swd[0]:.1f}",
-                     f"{m.swd[-1]:.1f}", " ".join(f"{v:.2f}" for v in m.mean_learned),
-                     " ".join(f"{v:.2f}" for v in m.mean_truth)]
-            for col, value in enumerate(cells):
-                self.table.setItem(row, col, QTableWidgetItem(str(value)))
+    def show_report(self, report, files: dict) -> None:
+        """Show an :class:`EvalReport` in the table and the pictures ``files["plot"]`` and
+        ``files["contact_sheet"]`` (paths; missing ones are skipped)."""
+        self.report = report
+        self.table.setRowCount(len(report.octaves))
+        for row, o in enumerate(report.octaves):
+            for col, (_, name, fmt) in enumerate(COLUMNS):
+                v = getattr(o, name)
+                text = "-" if v is None else ("yes" if v else "no") if fmt == "" else \
+                    format(v, fmt)
+                self.table.setItem(row, col, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+        for label, key in ((self.plot, "plot"), (self.sheet, "contact_sheet")):
+            path = files.get(key)
+            if path is not None and Path(path).is_file():
+                label.setPixmap(QPixmap(str(path)))
+            else:
+                label.setText("no picture")
+
+    def load_folder(self, folder: str | Path) -> bool:
+        """Show the evaluation saved in ``folder`` by ``compare``, if there is one."""
+        from ..eval.compare import CONTACT, METRICS, PLOT
+        from ..eval.evaluate import EvalReport
+
+        folder = Path(folder)
+        try:
+            report = EvalReport.load(folder / METRICS)
+        except (OSError, ValueError):
+            return False
+        self.show_report(report, {"plot": folder / PLOT, "contact_sheet": folder / CONTACT})
+        return True
 
     def _on_done(self, result: str | tuple[str, str]) -> None:
         if isinstance(result, tuple):
@@ -163,8 +218,9 @@ class CompareWidget(QWidget):
                                 "incomplete and is written again next time")
             return
         self.open_side_by_side()
-        self.status.setText(f"learned | truth in {self.out_dir()} (metrics.json): SWD x1000 "
-                            "per level, lower is better")
+        self.status.setText(f"learned | truth in {self.out_dir()}; per octave: model vs "
+                            "bicubic zoom of zoom 0 (metrics.json, metrics.png, "
+                            "contact_sheet.png)")
 
     def _on_error(self, message: str) -> None:
         self.result = "error"

@@ -51,12 +51,7 @@ def open_viewer(run: str | Path, compare: str | Path | None = None,
     layer = space.add_layer()
     if compare is not None:
         cmp.open_side_by_side()
-        # the metrics of the folder, if it has them
-        from ..eval.compare import METRICS, read_metrics
-
-        if (Path(compare) / METRICS).is_file():
-            cmp.metrics = read_metrics(Path(compare) / METRICS)
-            cmp._fill_table()
+        cmp.load_folder(compare)  # the evaluation of the folder, if it has one
         cmp_dock.raise_()
     if screenshot is None:
         return viewer

@@ -2,10 +2,11 @@
 
 Each image is decomposed into a Laplacian pyramid (binomial 5-tap low-pass, factor 2); from
 every level we take ``per_image`` random ``size x size`` neighbourhoods (all channels) as
-descriptors. Per level, the descriptors of both sets are normalised with the mean and standard
-deviation of each channel over both sets, projected on ``directions`` random unit vectors, and
-the 1-D Wasserstein-1 distance of the projections (mean absolute difference of the sorted
-values) is averaged over directions. Level 0 is the finest (fine texture), the last the
+descriptors, at the same positions in both sets (so a set against itself gives exactly 0).
+Per level, the descriptors of both sets are normalised with the mean and standard deviation of
+each channel over both sets, projected on ``directions`` random unit vectors, and the 1-D
+Wasserstein-1 distance of the projections (mean absolute difference of the sorted values) is
+averaged over directions. Level 0 is the finest (fine texture), the last the
 coarsest (colours, layout). Lower is better; identical distributions give about 0.
 """
 
@@ -81,7 +82,10 @@ def swd(real: torch.Tensor, fake: torch.Tensor, levels: int | None = None, size:
     out = []
     for lr, lf in zip(laplacian_pyramid(real, levels), laplacian_pyramid(fake, levels),
                       strict=True):
-        da, db = descriptors(lr, size, per_image, g), descriptors(lf, size, per_image, g)
+        state = g.get_state()  # the same positions in both sets (common random numbers):
+        da = descriptors(lr, size, per_image, g)  # SWD(a, a) is exactly 0 and the sampling
+        g.set_state(state)  # noise of a comparison is smaller
+        db = descriptors(lf, size, per_image, g)
         both = torch.cat([da, db]).reshape(-1, real.shape[1], size * size)
         mean = both.mean(dim=(0, 2), keepdim=True)
         std = both.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)

@@ -29,7 +29,7 @@ import operator
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -244,6 +244,19 @@ class Renderer:
                     if hit is not None:
                         cache.move_to_end(ck)
                     out.append(hit)
+        return out
+
+    @torch.inference_mode()
+    def render_views(self, views: Sequence[View]) -> np.ndarray:
+        """Any views (not only tiles) of the current scale space as float32 ``[N, C, R, R]``
+        in [0, 1], in generator calls of at most ``max_batch`` views; nothing is cached."""
+        out = np.empty((len(views), self.channels, self.tile_size, self.tile_size), np.float32)
+        with self._cond:
+            z = self._z
+        for i in range(0, len(views), self.max_batch):
+            part = list(views[i: i + self.max_batch])
+            img = self.G.render(part, z=z, extra=self.G.cfg.tile_margin)
+            out[i: i + len(part)] = to_unit(img.float()).cpu().numpy()
         return out
 
     def tile(self, zoom: int, a: int, b: int) -> np.ndarray:

@@ -1,0 +1,253 @@
+"""Evaluate a learned scale space against its ground truth, octave by octave.
+
+For every octave ``k`` (zoom 0 = the whole scene in one view, up to the run's octaves):
+
+- **Distribution** (``swd``): sliced Wasserstein distance (:func:`.swd.swd`, x1000, the mean
+  over Laplacian bands) between ``views`` random views of the learned scale space and the same
+  views of the truth, and ``swd_bicubic`` for the bicubic baseline (:class:`.views.BicubicViews`).
+- **Fidelity** (``psnr``, ``ssim``): the same views compared pixel by pixel with the truth.
+  Meaningful where the model is meant to reproduce the image (coarse octaves of a single-image
+  run); the baseline's ``psnr_bicubic``/``ssim_bicubic`` say what zooming the coarse image gives.
+- **Scale consistency** (``consistency_psnr``, ``consistency_l1``; octaves >= 1): the view at
+  zoom ``k`` box-downsampled by 2 against the view at zoom ``k - 1`` with the same centre.
+- **Seams** (``seam_psnr``): views overlapping by half a view agree on the overlap;
+  ``seam_gradient_ratio``: in 2 x 2 tile blocks of the dask pyramid napari shows, neighbouring
+  pixels across tile borders differ as much as inside tiles (about 1; larger = visible seams).
+- **FID/KID** (optional): with a local feature network (:mod:`.features`).
+
+Octaves finer than the data (where a rendered pixel is smaller than a source pixel, ``covered``
+false) have no truth to compare with: their truth-based metrics are ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import ImageSource
+from ..geometry import View, native_zoom, random_centres
+from ..render.pyramid import dask_pyramid
+from ..render.renderer import Renderer
+from . import metrics
+from .features import FeatureNet, fid, kid
+from .swd import swd
+from .views import BicubicViews, LearnedViews, TruthViews
+
+__all__ = ["EvalReport", "OctaveResult", "evaluate_steps", "format_table"]
+
+PSNR_CAP = 100.0
+"""PSNR values are capped here (dB): identical up to float round-off (JSON has no infinity)."""
+
+
+@dataclass
+class OctaveResult:
+    octave: int
+    covered: bool  # the data has a source pixel per rendered pixel (or more) at this octave
+    swd: float | None = None
+    swd_bicubic: float | None = None
+    swd_bands: list[float] | None = None  # finest band first
+    swd_bands_bicubic: list[float] | None = None
+    psnr: float | None = None
+    psnr_bicubic: float | None = None
+    ssim: float | None = None
+    ssim_bicubic: float | None = None
+    consistency_psnr: float | None = None
+    consistency_l1: float | None = None
+    consistency_psnr_bicubic: float | None = None
+    consistency_l1_bicubic: float | None = None
+    seam_psnr: float | None = None
+    seam_gradient_ratio: float | None = None
+    fid: float | None = None
+    fid_bicubic: float | None = None
+    kid: float | None = None
+    kid_bicubic: float | None = None
+
+
+@dataclass
+class EvalReport:
+    run: str
+    truth: str
+    seed: int | None
+    resolution: int
+    views: int
+    data_zoom: float  # zoom at which a view shows one source pixel per rendered pixel
+    octaves: list[OctaveResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "octaves"},
+                "octaves": [asdict(o) for o in self.octaves]}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> EvalReport:
+        data = json.loads(Path(path).read_text())
+        if "octaves" not in data or not isinstance(data["octaves"], list):
+            raise ValueError(f"{path}: not an evaluation report (no 'octaves' list)")
+        known = {f.name for f in fields(OctaveResult)}
+        octs = [OctaveResult(**{k: v for k, v in o.items() if k in known})
+                for o in data["octaves"]]
+        top = {f.name for f in fields(cls)} - {"octaves"}
+        return cls(**{k: v for k, v in data.items() if k in top}, octaves=octs)
+
+
+def _r(v: float | None, digits: int = 4) -> float | None:
+    if v is None or math.isnan(v):
+        return None
+    return round(float(v), digits)
+
+
+def _db(v: float) -> float:
+    """A PSNR for JSON: capped at :data:`PSNR_CAP`."""
+    return round(min(float(v), PSNR_CAP), 4)
+
+
+def _views(zoom: float, cy: np.ndarray, cx: np.ndarray) -> list[View]:
+    return [View(zoom, float(y), float(x)) for y, x in zip(cy, cx, strict=True)]
+
+
+def evaluate_steps(
+    renderer: Renderer,
+    source: ImageSource,
+    views: int = 64,
+    octaves: int | None = None,
+    seed: int = 0,
+    feature_net: FeatureNet | None = None,
+    blocks: int = 8,
+    run: str = "",
+    truth: str = "",
+) -> Iterator[tuple]:
+    """Evaluate ``renderer``'s scale space against ``source`` (see the module docstring).
+
+    A generator: yields ``("eval", done, total)`` after each unit of work and finally
+    ``("report", EvalReport)``; close it to stop early. ``views`` views per octave and metric,
+    ``blocks`` 2 x 2 tile blocks per octave for the seam gradient, random draws from ``seed``.
+    """
+    R = renderer.tile_size
+    n_oct = renderer.octaves if octaves is None else int(octaves)
+    if views < 2:
+        raise ValueError(f"views must be >= 2, got {views}")
+    learned = LearnedViews(renderer)
+    real = TruthViews(source, R)
+    bicubic = BicubicViews(source, R)
+    extent = real.extent
+    if not np.allclose(extent, renderer.extent, rtol=1e-6):
+        raise ValueError(
+            f"{source.name} ({source.height} x {source.width} px) has scene extent "
+            f"{tuple(round(e, 4) for e in extent)}, the run's scene "
+            f"{tuple(round(e, 4) for e in renderer.extent)}: not the image it was trained on")
+    if source.channels != renderer.channels:
+        raise ValueError(f"{source.name} has {source.channels} channels, the run "
+                         f"{renderer.channels}")
+    data_zoom = native_zoom(source.height, source.width, R)
+    report = EvalReport(run=run, truth=truth or source.name, seed=renderer.seed, resolution=R,
+                        views=views, data_zoom=round(data_zoom, 4))
+    if feature_net is None:
+        report.notes.append("FID/KID skipped: no feature network given (--inception PATH to "
+                            "local TorchScript Inception weights; nothing is downloaded)")
+    else:
+        report.notes.append(f"FID/KID from {feature_net.path.name} over {views} views per "
+                            f"octave (biased upwards for so few views: compare like with like)")
+    pyramid = dask_pyramid(renderer, n_oct)
+    rng = np.random.default_rng(seed)
+    per_octave = 4 + (feature_net is not None)
+    total, done = (n_oct + 1) * per_octave, 0
+    for k in range(n_oct + 1):
+        res = OctaveResult(octave=k, covered=k <= data_zoom + 1e-9)
+        # distribution and fidelity: the same random views of all three
+        vs = _views(k, *random_centres(k, extent, views, rng))
+        lv, tv, bv = learned.render(vs), real.render(vs), bicubic.render(vs)
+        if res.covered:
+            t = torch.from_numpy(tv)
+            bands = swd(t, torch.from_numpy(lv), seed=seed)
+            bands_b = swd(t, torch.from_numpy(bv), seed=seed)
+            res.swd, res.swd_bicubic = _r(np.mean(bands)), _r(np.mean(bands_b))
+            res.swd_bands, res.swd_bands_bicubic = [_r(v) for v in bands], [_r(v) for v in bands_b]
+            res.psnr, res.psnr_bicubic = _db(metrics.psnr(lv, tv)), _db(metrics.psnr(bv, tv))
+            res.ssim, res.ssim_bicubic = _r(metrics.ssim(lv, tv)), _r(metrics.ssim(bv, tv))
+        done += 1
+        yield "eval", done, total
+        if feature_net is not None:
+            if res.covered:
+                ft = feature_net(tv)
+                fl, fb = feature_net(lv), feature_net(bv)
+                res.fid, res.fid_bicubic = _r(fid(fl, ft)), _r(fid(fb, ft))
+                res.kid, res.kid_bicubic = _r(kid(fl, ft), 6), _r(kid(fb, ft), 6)
+            done += 1
+            yield "eval", done, total
+        # scale consistency: zoom k against zoom k - 1, same centres
+        if k >= 1:
+            cy, cx = random_centres(k - 1, extent, views, rng)
+            fine, coarse = _views(k, cy, cx), _views(k - 1, cy, cx)
+            p, l1 = metrics.consistency(learned.render(fine), learned.render(coarse))
+            res.consistency_psnr, res.consistency_l1 = _db(p), _r(l1, 6)
+            p, l1 = metrics.consistency(bicubic.render(fine), bicubic.render(coarse))
+            res.consistency_psnr_bicubic, res.consistency_l1_bicubic = _db(p), _r(l1, 6)
+        done += 1
+        yield "eval", done, total
+        # seams: views overlapping by half a view, half of them along x, half along y
+        cy, cx = random_centres(k, extent, views, rng)
+        half = 2.0 ** -k / 2
+        h = views // 2
+        a = learned.render(_views(k, cy, cx))
+        bx = learned.render(_views(k, cy[:h], cx[:h] + half))
+        by = learned.render(_views(k, cy[h:] + half, cx[h:]))
+        mse = np.mean([10 ** (-metrics.seam_overlap(a[:h], bx, "x") / 10),
+                       10 ** (-metrics.seam_overlap(a[h:], by, "y") / 10)])
+        res.seam_psnr = _db(PSNR_CAP if mse == 0 else -10 * math.log10(mse))
+        done += 1
+        yield "eval", done, total
+        res.seam_gradient_ratio = _r(_pyramid_seams(pyramid[n_oct - k], R, blocks, rng))
+        done += 1
+        yield "eval", done, total
+        report.octaves.append(res)
+    yield "report", report
+
+
+def _pyramid_seams(level, tile: int, blocks: int, rng: np.random.Generator) -> float:
+    """:func:`metrics.seam_gradient_ratio` over random 2 x 2 tile blocks of a dask level."""
+    ny, nx = level.shape[0] // tile, level.shape[1] // tile
+    if ny * nx < 2:
+        return math.nan
+    by, bx = min(ny, 2), min(nx, 2)
+    starts = [(a, b) for a in range(ny - by + 1) for b in range(nx - bx + 1)]
+    picks = rng.choice(len(starts), size=min(blocks, len(starts)), replace=False)
+    mosaics = []
+    for i in picks:
+        a, b = starts[int(i)]
+        block = np.asarray(level[a * tile:(a + by) * tile, b * tile:(b + bx) * tile].compute())
+        block = block.astype(np.float64) / (255.0 if block.dtype == np.uint8 else 1.0)
+        mosaics.append(block[None] if block.ndim == 2 else block.transpose(2, 0, 1))
+    return metrics.seam_gradient_ratio(np.concatenate(mosaics), tile)
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def format_table(report: EvalReport) -> str:
+    """Plain-text table, one row per octave: model / bicubic for each metric."""
+    head = ("octave  data  SWD model/bicubic   PSNR model/bicubic   SSIM model/bicubic  "
+            "consist. PSNR model/bicubic  seam PSNR  seam grad")
+    rows = [head]
+    for o in report.octaves:
+        rows.append(
+            f"{o.octave:6d}  {'yes' if o.covered else 'no':>4}  "
+            f"{_fmt(o.swd, '7.1f')} / {_fmt(o.swd_bicubic, '<7.1f')}  "
+            f"{_fmt(o.psnr, '6.2f')} / {_fmt(o.psnr_bicubic, '<6.2f')}      "
+            f"{_fmt(o.ssim, '5.3f')} / {_fmt(o.ssim_bicubic, '<5.3f')}     "
+            f"{_fmt(o.consistency_psnr, '6.2f')} / {_fmt(o.consistency_psnr_bicubic, '<6.2f')}"
+            f"             {_fmt(o.seam_psnr, '6.2f')}     {_fmt(o.seam_gradient_ratio, '5.2f')}")
+    rows += report.notes
+    return "\n".join(rows)

@@ -1,0 +1,96 @@
+"""Three ways to look at a scene through a view, for comparing them view by view.
+
+Each provider has ``resolution``, ``channels``, ``extent`` and ``render(views)`` returning
+float32 ``[N, C, R, R]`` in [0, 1]:
+
+- :class:`LearnedViews`: the learned scale space (:meth:`Renderer.render_views`).
+- :class:`TruthViews`: the ground truth: the source cut with exact area resampling
+  (:func:`data.patches.area_patch`), as the training patches are.
+- :class:`BicubicViews`: the baseline a user has without a model: the *coarsest* ground-truth
+  view (the whole scene at the resolution of a zoom-0 view, R pixels per scene unit) zoomed with
+  bicubic interpolation (Keys, a = -0.75, borders replicated). It knows nothing finer than zoom 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import ImageSource
+from ..data._area import apply_area, area_matrix
+from ..data.patches import area_patch
+from ..geometry import (
+    View,
+    raster_coords,
+    raster_shape,
+    raster_source_edges,
+    scene_extent,
+)
+from ..render.renderer import Renderer
+
+__all__ = ["BicubicViews", "LearnedViews", "TruthViews"]
+
+
+class LearnedViews:
+    """The renderer's scale space."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        self.resolution = renderer.tile_size
+        self.channels = renderer.channels
+        self.extent = renderer.extent
+
+    def render(self, views: Sequence[View]) -> np.ndarray:
+        return self.renderer.render_views(views)
+
+
+class TruthViews:
+    """Area-resampled views of an image source."""
+
+    def __init__(self, source: ImageSource, resolution: int) -> None:
+        self.source = source
+        self.resolution = int(resolution)
+        self.channels = source.channels
+        self.extent = scene_extent(source.height, source.width)
+
+    def render(self, views: Sequence[View]) -> np.ndarray:
+        out = np.empty((len(views), self.channels, self.resolution, self.resolution),
+                       np.float32)
+        for i, v in enumerate(views):
+            out[i] = area_patch(self.source, v, self.resolution)
+        return out
+
+
+class BicubicViews:
+    """Bicubic zoom of the coarsest ground-truth view of ``source``."""
+
+    def __init__(self, source: ImageSource, resolution: int) -> None:
+        self.resolution = int(resolution)
+        self.channels = source.channels
+        self.extent = scene_extent(source.height, source.width)
+        ye, xe = raster_source_edges(self.extent, self.resolution, source.height, source.width)
+        r0, r1, wy = area_matrix(ye, source.height)
+        c0, c1, wx = area_matrix(xe, source.width)
+        coarse = np.clip(apply_area(wy, source.read(r0, r1, c0, c1), wx), 0, 1)
+        assert coarse.shape[1:] == raster_shape(self.extent, self.resolution)
+        self.coarse = torch.from_numpy(np.ascontiguousarray(coarse, dtype=np.float32))
+
+    def render(self, views: Sequence[View]) -> np.ndarray:
+        if not views:
+            return np.empty((0, self.channels, self.resolution, self.resolution), np.float32)
+        _, h, w = self.coarse.shape
+        grids = []
+        for v in views:
+            ys, xs = raster_coords(v, self.resolution, self.resolution)
+            # grid_sample (align_corners=False) puts raster pixel i's centre at (2i + 1)/n - 1
+            gy = torch.from_numpy((2 * ys + 1) / h - 1).float()
+            gx = torch.from_numpy((2 * xs + 1) / w - 1).float()
+            yy, xx = torch.meshgrid(gy, gx, indexing="ij")
+            grids.append(torch.stack([xx, yy], dim=-1))
+        src = self.coarse[None].expand(len(views), -1, -1, -1)
+        out = F.grid_sample(src, torch.stack(grids), mode="bicubic", padding_mode="border",
+                            align_corners=False)
+        return out.clamp_(0, 1).numpy()
