@@ -102,7 +102,7 @@ def test_show_command_writes_a_screenshot_of_widgets_and_pyramids(tmp_path):
     from napari_scalespace.data.samples import sample_run
 
     assert main(["compare", str(sample_run()), "--out", str(tmp_path / "cmp"), "--octaves", "2",
-                 "--tiles", "4", "--quiet", "--device", "cpu"]) == 0
+                 "--views", "4", "--quiet", "--device", "cpu"]) == 0
     png = tmp_path / "napari.png"
     res = subprocess.run([sys.executable, "-m", "napari_scalespace", "show", str(sample_run()),
                           "--compare", str(tmp_path / "cmp"), "--screenshot", str(png)],
