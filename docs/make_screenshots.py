@@ -4,8 +4,9 @@
 
 - ``images/train_widget.png``: the Train widget after a short ``tiny`` run on the H&E sample;
 - ``images/scale_space_widget.png``: the Scale space widget and the lazy layer of RUN, zoomed;
-- ``images/compare_widget.png``: the Export-and-compare widget after exporting RUN's learned
-  pyramid and its ground truth, shown side by side, with the metrics table.
+- ``images/compare_widget.png`` (and ``compare_widget_plots.png``, its plots tab): the
+  Export-and-compare widget after exporting RUN's learned pyramid and its ground truth (into
+  RUN/compare when --run is given), shown side by side, and evaluating the run.
 
 RUN defaults to the pretrained ``tiny`` run shipped with the package; the pictures in the docs
 were made with the demo's run (``--run runs/demo-he``).
@@ -72,19 +73,24 @@ def scale_space_widget(run: Path, path: Path) -> None:
     viewer.close()
 
 
-def compare_widget(run: Path, path: Path) -> None:
+def compare_widget(run: Path, path: Path, out: Path | None = None) -> None:
+    """The widget after export and evaluation (table tab), then its plots tab (``*_plots``);
+    ``out`` keeps complete pyramids already there (default: a fresh temporary folder)."""
     from napari_scalespace._widgets.compare_widget import CompareWidget
 
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1500, 900)
+    viewer.window.resize(1600, 950)
     widget = CompareWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Export and compare", area="right")
     widget.run.value = run
-    widget.out.value = Path(tempfile.mkdtemp()) / "compare"
+    widget.out.value = out or Path(tempfile.mkdtemp()) / "compare"
     widget.start()
-    _wait(1800, until=lambda: widget.result is not None and widget.start_button.enabled)
+    _wait(3600, until=lambda: widget.result is not None and widget.start_button.enabled)
     _wait(1.5)
     viewer.screenshot(str(path), canvas_only=False)
+    widget.tabs.setCurrentIndex(1)
+    _wait(1.0)
+    viewer.screenshot(str(path.with_name(path.stem + "_plots.png")), canvas_only=False)
     viewer.close()
 
 
@@ -101,7 +107,8 @@ if __name__ == "__main__":
     images = HERE / "images"
     jobs = {"train": lambda: train_widget(images / "train_widget.png"),
             "scale_space": lambda: scale_space_widget(run, images / "scale_space_widget.png"),
-            "compare": lambda: compare_widget(run, images / "compare_widget.png")}
+            "compare": lambda: compare_widget(run, images / "compare_widget.png",
+                                              args.run / "compare" if args.run else None)}
     for name in args.only:
         jobs[name]()
         print("wrote", name)

@@ -3,8 +3,9 @@
 #  1. train the `small` preset on the bundled H&E sample (1024 x 1024, 4 octaves of 64-px views)
 #     for STEPS steps or MINUTES minutes, whichever comes first (resumes runs/demo-he if there);
 #  2. render a strip of views of the learned scale space at zooms 0..4 (views.png);
-#  3. export the learned and the ground-truth OME-Zarr pyramids on one grid and compare them
-#     level by level (compare/learned.zarr, compare/truth.zarr, compare/metrics.json);
+#  3. export the learned and the ground-truth OME-Zarr pyramids on one grid and evaluate the
+#     scale space per octave against the image and bicubic zoom (compare/learned.zarr,
+#     compare/truth.zarr, compare/metrics.json, compare/metrics.png, compare/contact_sheet.png);
 #  4. open napari with the widgets, the lazy scale-space layer and learned | truth side by side;
 #     without a display (or with SCREENSHOT=1) it writes a screenshot instead (napari.png).
 #   bash scripts/demo.sh                       # STEPS=400 MINUTES=15 by default
@@ -33,4 +34,5 @@ else
         --screenshot "$RUN/napari.png"
 fi
 echo "The scale space is in $RUN (config.json + safetensors checkpoints): views $RUN/views.png,"
-echo "pyramids and metrics in $RUN/compare, napari: .venv/bin/napari-scalespace show $RUN --compare $RUN/compare"
+echo "pyramids and evaluation (metrics.json, metrics.png, contact_sheet.png) in $RUN/compare,"
+echo "napari: .venv/bin/napari-scalespace show $RUN --compare $RUN/compare"
