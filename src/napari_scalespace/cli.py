@@ -142,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace.data import open_source
     from napari_scalespace.geometry import scene_extent
     from napari_scalespace.model.config import get_preset
+    from napari_scalespace.train.distributed import from_environment
     from napari_scalespace.train.trainer import Trainer
 
     keep_large_allocations()
@@ -171,9 +172,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             "value_range": [list(s.value_range) for s in sources],
             "channels": sources[0].channels,
             "extent": list(scene_extent(sources[0].height, sources[0].width))}
-    trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
-                      threads=args.threads, resume=args.resume, source_info=info)
-    return _train_loop(trainer, args.steps, args.time_limit)
+    dist = from_environment(args.device)  # started by torchrun: one of several processes
+    try:
+        trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
+                          threads=args.threads, resume=args.resume, source_info=info,
+                          dist=dist)
+        return _train_loop(trainer, args.steps, args.time_limit)
+    finally:
+        if dist is not None:
+            dist.close()
 
 
 def _abs_path(image: str) -> str:
@@ -189,7 +196,8 @@ def _train_loop(trainer, steps: int, time_limit: float | None = None) -> int:
     from tqdm import tqdm
 
     start = trainer.step_count
-    bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
+    main = trainer.is_main  # with torchrun, rank 0 alone reports
+    bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True, disable=not main)
     last = None
     stop = threading.Event()
     deadline = None if time_limit is None else time.monotonic() + 60 * time_limit
@@ -203,11 +211,17 @@ def _train_loop(trainer, steps: int, time_limit: float | None = None) -> int:
                 stop.set()
     except KeyboardInterrupt:
         bar.close()
+        if trainer.dist is not None:  # the other ranks may be gone: no collective save
+            print(f"interrupted at step {trainer.step_count}; the last checkpoint stands",
+                  file=sys.stderr)
+            return 130
         path = trainer.save()
         print(f"interrupted at step {trainer.step_count}; saved {path}", file=sys.stderr)
         return 130
     bar.close()
-    if stop.is_set():
+    if not main:
+        return 0
+    if trainer.step_count < steps:
         print(f"time limit of {time_limit:g} min reached at step {trainer.step_count}; saved "
               f"{trainer.run_dir}", file=sys.stderr)
         return 0

@@ -33,6 +33,7 @@ from ..model.config import Preset
 from ..model.discriminator import Discriminator
 from ..model.generator import Generator, latent
 from .consistency import consistency_l1, zoom_out_exponent
+from .distributed import Dist, rank_seed
 from .losses import d_logistic, g_nonsaturating, r1_penalty
 
 
@@ -80,11 +81,16 @@ class Trainer:
         resume: bool = False,
         impl: str = "auto",
         source_info: dict | None = None,
+        dist: Dist | None = None,
     ) -> None:
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
         self.run_dir = Path(run_dir)
+        self.dist = dist
+        self.seed = int(seed)
         self.device = pick_device(device)
+        if dist is not None and self.device.type == "cuda":
+            self.device = torch.device("cuda", dist.local_rank)
         if resume:
             preset, _ = checkpoint.read_config(self.run_dir)
         elif preset is None:
@@ -92,6 +98,11 @@ class Trainer:
         self.preset = preset
         g_cfg, d_cfg, t = preset.generator, preset.discriminator, preset.train
         self.cfg = t
+        world = 1 if dist is None else dist.world
+        if t.batch % world:
+            raise ValueError(f"the batch ({t.batch}) must be a multiple of the number of "
+                             f"processes ({world}): each draws batch / processes views")
+        self.rank_batch = t.batch // world
         # Mixed precision where it helps: bfloat16 autocast on CUDA (no loss scaling needed);
         # float32 on the CPU, where bfloat16 convolutions are slower.
         self.amp = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -104,12 +115,17 @@ class Trainer:
         if self.dataset.channels != g_cfg.channels:
             raise ValueError(f"the preset renders {g_cfg.channels} channel(s) but the images "
                              f"have {self.dataset.channels}")
-        if not resume:  # only once the data is known to fit the preset
+        if not resume and self.is_main:  # only once the data is known to fit the preset
             checkpoint.create_run(self.run_dir, preset, source_info or {})
+        if dist is not None:
+            dist.barrier()
         self.single_scene = len(sources) == 1
         torch.manual_seed(seed)
         self.G = Generator(g_cfg, impl=impl).to(self.device)
         self.D = Discriminator(d_cfg).to(self.device)
+        if dist is not None:  # identical anyway (same seed); made certain
+            dist.broadcast_module(self.G)
+            dist.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas, eps=1e-8)
         r1_ratio = t.r1_interval / (t.r1_interval + 1)  # lazy regularisation correction
@@ -120,6 +136,11 @@ class Trainer:
             self._load()
 
     # -- state --------------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run directory (rank 0, or the only process)."""
+        return self.dist is None or self.dist.is_main
+
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.G, "generator_ema": self.G_ema, "discriminator": self.D}
 
@@ -127,10 +148,24 @@ class Trainer:
         return {"g_opt": self.g_opt, "d_opt": self.d_opt}
 
     def save(self, metrics: dict | None = None) -> Path:
-        rng = checkpoint.capture_rng(numpy_rng=self.rng)
-        return checkpoint.save_checkpoint(self.run_dir, self.step_count, self.kimg,
-                                          self.modules(), self.optimizers(), rng=rng,
-                                          metrics=metrics)
+        """Write a checkpoint (rank 0 only; every rank must call this, they meet here).
+
+        With several processes the checkpoint's metrics record each rank's generator digest
+        (``ranks.digests``): equal digests = ranks in sync."""
+        metrics = dict(metrics or {})
+        if self.dist is not None:
+            metrics["ranks"] = {"world": self.dist.world,
+                                "digests": self.dist.gather(weights_digest(self.G))}
+        path = self.run_dir / checkpoint.CHECKPOINTS / checkpoint.checkpoint_name(
+            self.step_count)
+        if self.is_main:
+            rng = checkpoint.capture_rng(numpy_rng=self.rng)
+            path = checkpoint.save_checkpoint(self.run_dir, self.step_count, self.kimg,
+                                              self.modules(), self.optimizers(), rng=rng,
+                                              metrics=metrics)
+        if self.dist is not None:
+            self.dist.barrier()
+        return path
 
     def _load(self) -> None:
         state = checkpoint.load_checkpoint(self.run_dir, self.modules(), self.optimizers())
@@ -150,7 +185,11 @@ class Trainer:
     def _step(self) -> StepEvent:
         t0 = time.perf_counter()
         t, dev = self.cfg, self.device
-        batch = self.dataset.draw(t.batch, self.kimg)
+        if self.dist is not None:  # this rank's draws for this step, whatever came before
+            seq = rank_seed(self.seed, self.dist.rank, self.step_count)
+            self.rng.bit_generator.state = np.random.default_rng(seq).bit_generator.state
+            torch.manual_seed(int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+        batch = self.dataset.draw(self.rank_batch, self.kimg)
         real = batch.images.to(dev)
         zoom, cy, cx = batch.zoom.to(dev), batch.cy.to(dev), batch.cx.to(dev)
         losses: dict[str, float] = {}
@@ -171,6 +210,8 @@ class Trainer:
             losses["R1"] = r1.item()
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        if self.dist is not None:
+            self.dist.average_grads(self.D)
         self.d_opt.step()
 
         # Generator.
@@ -184,15 +225,19 @@ class Trainer:
             g_loss = g_loss + t.consistency_weight * c_loss
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
+        if self.dist is not None:
+            self.dist.average_grads(self.G)
         self.g_opt.step()
-        self._update_ema(real.shape[0])
+        if self.dist is not None:
+            self.dist.average_buffers(self.G)
+        self._update_ema(t.batch)
 
         self.step_count += 1
-        self.kimg += real.shape[0] / 1000
+        self.kimg += t.batch / 1000
         seconds = time.perf_counter() - t0
         return StepEvent(
             step=self.step_count, total_steps=None, kimg=self.kimg, losses=losses,
-            images_per_s=real.shape[0] / seconds,
+            images_per_s=t.batch / seconds,
             octave_probabilities=self.dataset.schedule.probabilities(self.kimg).tolist(),
             seconds=seconds,
         )
@@ -221,13 +266,26 @@ class Trainer:
         """Train until ``steps`` total steps (counting resumed ones); yield after every step."""
         every = self.cfg.checkpoint_every
         while self.step_count < steps:
-            if cancel is not None and cancel.is_set():
+            stop = cancel is not None and cancel.is_set()
+            if self.dist is not None:  # all ranks stop at the same step
+                stop = self.dist.any(stop, self.device)
+            if stop:
                 break
             event = self.step()
             path = None
             if self.step_count % every == 0 or self.step_count == steps:
                 path = str(self.save({"losses": event.losses}))
             yield StepEvent(**{**event.__dict__, "total_steps": steps, "checkpoint": path})
-        if cancel is not None and cancel.is_set() and self.step_count % every != 0:
+        if self.step_count < steps and self.step_count % every != 0:  # stopped early
             self.save()
 
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """A short hash of a module's parameters (equal on ranks that are in sync)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in module.parameters():
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
