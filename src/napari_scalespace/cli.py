@@ -266,6 +266,21 @@ def cmd_render(args: argparse.Namespace) -> int:
 # --- export / truth -----------------------------------------------------------------------------
 
 
+_SCHEDULER_HELP = ("run on a dask.distributed cluster: a scheduler address "
+                   "(tcp://host:8786) or local:N for N worker processes on this machine")
+
+
+def _scheduler(address: str | None):
+    """A distributed.Client context for ``--scheduler`` (a null context without one)."""
+    import contextlib
+
+    if not address:
+        return contextlib.nullcontext(None)
+    from napari_scalespace.render.cluster import cluster_client
+
+    return cluster_client(address)
+
+
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
@@ -279,6 +294,7 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="scale space to render (runs on several images)")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch", type=int, default=16, help="tiles per generator call")
+    p.add_argument("--scheduler", metavar="ADDRESS", help=_SCHEDULER_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_export)
 
@@ -290,8 +306,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     keep_large_allocations()
     if args.octaves is not None and args.octaves < 0:
         raise ValueError(f"--octaves must be >= 0, got {args.octaves}")
-    out = export_learned(args.run, args.out, octaves=args.octaves, seed=args.seed,
-                         progress=not args.quiet, device=args.device, max_batch=args.batch)
+    if args.scheduler:
+        from napari_scalespace.render.cluster import cluster_client, distributed_learned_steps
+        from napari_scalespace.render.export import run_steps
+
+        with cluster_client(args.scheduler) as client:
+            out = run_steps(distributed_learned_steps(
+                client, args.run, args.out, octaves=args.octaves, seed=args.seed,
+                device=args.device, batch=args.batch), args.out, not args.quiet)
+    else:
+        out = export_learned(args.run, args.out, octaves=args.octaves, seed=args.seed,
+                             progress=not args.quiet, device=args.device,
+                             max_batch=args.batch)
     print(f"wrote {out}")
     return 0
 
@@ -343,6 +369,7 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="local TorchScript Inception weights for FID/KID (never downloaded; "
                    "without it FID/KID are skipped)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--scheduler", metavar="ADDRESS", help=_SCHEDULER_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -403,11 +430,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     image = args.truth or run_image(args.run)
     if image is None:
         raise ValueError(f"{args.run}: the run names no image file that exists; pass --truth")
-    steps = eval_steps(args.run, image, args.json, args.plots, views=args.views,
-                       octaves=args.octaves, seed=args.seed, device=args.device,
-                       inception=args.inception,
-                       centre=tuple(args.center) if args.center else None)
-    _, report, files = _drive(steps, args.quiet, {"eval": "step"})
+    with _scheduler(args.scheduler) as client:
+        steps = eval_steps(args.run, image, args.json, args.plots, views=args.views,
+                           octaves=args.octaves, seed=args.seed, device=args.device,
+                           inception=args.inception,
+                           centre=tuple(args.center) if args.center else None, client=client)
+        _, report, files = _drive(steps, args.quiet, {"eval": "step"})
     print(format_table(report))
     for path in files.values():
         print(f"wrote {path}")
@@ -441,10 +469,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     image = args.image or run_image(args.run)
     if image is None:
         raise ValueError(f"{args.run}: the run names no image file that exists; pass --image")
-    steps = compare_steps(args.run, image, args.out, octaves=args.octaves, seed=args.seed,
-                          device=args.device, views=args.views, reuse=args.reuse,
-                          inception=args.inception)
-    _, report, files = _drive(steps, args.quiet, {"learned": "tile", "truth": "tile"})
+    with _scheduler(args.scheduler) as client:
+        steps = compare_steps(args.run, image, args.out, octaves=args.octaves, seed=args.seed,
+                              device=args.device, views=args.views, reuse=args.reuse,
+                              inception=args.inception, client=client)
+        _, report, files = _drive(steps, args.quiet, {"learned": "tile", "truth": "tile"})
     print(format_table(report))
     print(f"wrote {Path(args.out) / 'learned.zarr'}, {Path(args.out) / 'truth.zarr'}, "
           + ", ".join(str(p) for p in files.values()))

@@ -48,8 +48,9 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
                plots_dir: str | Path | None = None, views: int = 64,
                octaves: int | None = None, seed: int | None = None, device: str = "auto",
                inception: str | Path | None = None,
-               centre: tuple[float, float] | None = None, renderer=None):
-    """Evaluate ``run_dir`` (scale space ``seed``) against ``image``.
+               centre: tuple[float, float] | None = None, renderer=None, client=None):
+    """Evaluate ``run_dir`` (scale space ``seed``) against ``image``; with a
+    ``distributed.Client``, one octave per task on its workers (the same report).
 
     Yields ``("eval", done, total)``, then ``("report", EvalReport, {name: path})`` with the
     files written: ``json_path`` (the report), and in ``plots_dir`` ``metrics.png`` and
@@ -58,7 +59,7 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
     """
     from ..data import open_source
     from ..render.renderer import Renderer
-    from .evaluate import evaluate_steps
+    from .evaluate import distributed_evaluate_steps, evaluate_steps
     from .features import FeatureNet
     from .plots import busiest_centre, contact_sheet, plot_metrics, save_contact_sheet
     from .views import BicubicViews, LearnedViews, TruthViews
@@ -69,8 +70,16 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
     source = open_source(image)
     src = str(image) if isinstance(image, str | Path) else source.name
     report = None
-    for event in evaluate_steps(renderer, source, views=views, octaves=octaves,
-                                feature_net=net, run=str(run_dir), truth=src):
+    if client is not None:
+        if not isinstance(image, str | Path):
+            raise ValueError("a cluster evaluation needs the ground truth as a file path")
+        steps = distributed_evaluate_steps(client, run_dir, image, views=views,
+                                           octaves=octaves, scale_space=renderer.seed,
+                                           device=device, inception=inception)
+    else:
+        steps = evaluate_steps(renderer, source, views=views, octaves=octaves,
+                               feature_net=net, run=str(run_dir), truth=src)
+    for event in steps:
         if event[0] == "report":
             report = event[1]
         else:
@@ -94,13 +103,15 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
 
 def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,
                   octaves: int | None = None, seed: int | None = None, device: str = "auto",
-                  views: int = 64, reuse: bool = False, inception: str | Path | None = None):
+                  views: int = 64, reuse: bool = False, inception: str | Path | None = None,
+                  client=None):
     """Export the learned pyramid of ``run_dir`` and the ground truth of ``image`` on the same
     grid into ``out_dir`` (``learned.zarr``, ``truth.zarr``), then :func:`eval_steps` into
     ``out_dir`` (``metrics.json``, ``metrics.png``, ``contact_sheet.png``). Yields
     ``("learned" | "truth" | "eval", done, total)`` and finally ``("report", EvalReport,
     files)``. ``reuse`` keeps a complete store already there (same grid) instead of writing it
-    again."""
+    again. With a ``distributed.Client`` the learned pyramid and the evaluation are computed by
+    its workers."""
     import numpy as np
 
     from ..data import open_source
@@ -130,8 +141,15 @@ def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,
         ours = open_pyramid(store)[1]
         return ours["grid"] == want and all(ours.get(k) == v for k, v in extra.items())
 
-    jobs = [("learned", out / LEARNED, {"seed": renderer.seed},
-             lambda: learned_steps(renderer, out / LEARNED, octaves)),
+    def learned():
+        if client is None:
+            return learned_steps(renderer, out / LEARNED, octaves)
+        from ..render.cluster import distributed_learned_steps
+
+        return distributed_learned_steps(client, run_dir, out / LEARNED, octaves, seed,
+                                         device, renderer.max_batch)
+
+    jobs = [("learned", out / LEARNED, {"seed": renderer.seed}, learned),
             ("truth", out / TRUTH, {},
              lambda: truth_steps(source, out / TRUTH, grid))]
     for kind, store, extra, make in jobs:
@@ -141,4 +159,5 @@ def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,
         for done, total in make():
             yield kind, done, total
     yield from eval_steps(run_dir, image, out / METRICS, out, views=views, octaves=octaves,
-                          inception=inception, renderer=renderer)
+                          device=device, inception=inception, renderer=renderer,
+                          client=client)

@@ -39,7 +39,8 @@ from .features import FeatureNet, fid, kid
 from .swd import swd
 from .views import BicubicViews, LearnedViews, TruthViews
 
-__all__ = ["EvalReport", "OctaveResult", "evaluate_steps", "format_table"]
+__all__ = ["EvalReport", "OctaveResult", "distributed_evaluate_steps", "evaluate_octave",
+           "evaluate_steps", "format_table"]
 
 PSNR_CAP = 100.0
 """PSNR values are capped here (dB): identical up to float round-off (JSON has no infinity)."""
@@ -117,6 +118,113 @@ def _views(zoom: float, cy: np.ndarray, cx: np.ndarray) -> list[View]:
     return [View(zoom, float(y), float(x)) for y, x in zip(cy, cx, strict=True)]
 
 
+@dataclass
+class _Context:
+    """What every octave's evaluation needs (built once per process)."""
+
+    renderer: Renderer
+    learned: LearnedViews
+    real: TruthViews
+    bicubic: BicubicViews
+    octaves: int
+    views: int
+    seed: int
+    data_zoom: float
+    feature_net: FeatureNet | None
+    blocks: int
+    pyramid: list = field(default_factory=list)
+
+
+def _context(renderer: Renderer, source: ImageSource, views: int, octaves: int | None,
+             seed: int, feature_net: FeatureNet | None, blocks: int) -> _Context:
+    R = renderer.tile_size
+    if views < 2:
+        raise ValueError(f"views must be >= 2, got {views}")
+    real = TruthViews(source, R)
+    if not np.allclose(real.extent, renderer.extent, rtol=1e-6):
+        raise ValueError(
+            f"{source.name} ({source.height} x {source.width} px) has scene extent "
+            f"{tuple(round(e, 4) for e in real.extent)}, the run's scene "
+            f"{tuple(round(e, 4) for e in renderer.extent)}: not the image it was trained on")
+    if source.channels != renderer.channels:
+        raise ValueError(f"{source.name} has {source.channels} channels, the run "
+                         f"{renderer.channels}")
+    n_oct = renderer.octaves if octaves is None else int(octaves)
+    return _Context(renderer, LearnedViews(renderer), real, BicubicViews(source, R), n_oct,
+                    views, seed, native_zoom(source.height, source.width, R), feature_net,
+                    blocks, dask_pyramid(renderer, n_oct))
+
+
+def _units_per_octave(ctx: _Context) -> int:
+    return 4 + (ctx.feature_net is not None)
+
+
+def _octave_units(ctx: _Context, k: int) -> Iterator[OctaveResult | None]:
+    """Evaluate octave ``k``: yields ``None`` after each unit of work, then the result. Its
+    random draws come from ``(seed, k)`` alone, so octaves can be evaluated in any order and
+    on any machine with the same result."""
+    rng = np.random.default_rng([ctx.seed, k])
+    extent, views, learned, bicubic = ctx.real.extent, ctx.views, ctx.learned, ctx.bicubic
+    res = OctaveResult(octave=k, covered=k <= ctx.data_zoom + 1e-9)
+    # distribution and fidelity: the same random views of all three
+    vs = _views(k, *random_centres(k, extent, views, rng))
+    lv, tv, bv = learned.render(vs), ctx.real.render(vs), bicubic.render(vs)
+    if res.covered:
+        t = torch.from_numpy(tv)
+        bands = swd(t, torch.from_numpy(lv), seed=ctx.seed)
+        bands_b = swd(t, torch.from_numpy(bv), seed=ctx.seed)
+        res.swd, res.swd_bicubic = _r(np.mean(bands)), _r(np.mean(bands_b))
+        res.swd_bands, res.swd_bands_bicubic = [_r(v) for v in bands], [_r(v) for v in bands_b]
+        res.psnr, res.psnr_bicubic = _db(metrics.psnr(lv, tv)), _db(metrics.psnr(bv, tv))
+        res.ssim, res.ssim_bicubic = _r(metrics.ssim(lv, tv)), _r(metrics.ssim(bv, tv))
+    yield None
+    if ctx.feature_net is not None:
+        if res.covered:
+            ft = ctx.feature_net(tv)
+            fl, fb = ctx.feature_net(lv), ctx.feature_net(bv)
+            res.fid, res.fid_bicubic = _r(fid(fl, ft)), _r(fid(fb, ft))
+            res.kid, res.kid_bicubic = _r(kid(fl, ft), 6), _r(kid(fb, ft), 6)
+        yield None
+    # scale consistency: zoom k against zoom k - 1, same centres
+    if k >= 1:
+        cy, cx = random_centres(k - 1, extent, views, rng)
+        fine, coarse = _views(k, cy, cx), _views(k - 1, cy, cx)
+        p, l1 = metrics.consistency(learned.render(fine), learned.render(coarse))
+        res.consistency_psnr, res.consistency_l1 = _db(p), _r(l1, 6)
+        p, l1 = metrics.consistency(bicubic.render(fine), bicubic.render(coarse))
+        res.consistency_psnr_bicubic, res.consistency_l1_bicubic = _db(p), _r(l1, 6)
+    yield None
+    # seams: views overlapping by half a view, half of them along x, half along y
+    cy, cx = random_centres(k, extent, views, rng)
+    half = 2.0 ** -k / 2
+    h = views // 2
+    a = learned.render(_views(k, cy, cx))
+    bx = learned.render(_views(k, cy[:h], cx[:h] + half))
+    by = learned.render(_views(k, cy[h:] + half, cx[h:]))
+    mse = np.mean([10 ** (-metrics.seam_overlap(a[:h], bx, "x") / 10),
+                   10 ** (-metrics.seam_overlap(a[h:], by, "y") / 10)])
+    res.seam_psnr = _db(PSNR_CAP if mse == 0 else -10 * math.log10(mse))
+    yield None
+    level = ctx.pyramid[ctx.octaves - k]
+    res.seam_gradient_ratio = _r(_pyramid_seams(level, ctx.renderer.tile_size, ctx.blocks, rng))
+    yield None
+    yield res
+
+
+def _report(ctx: _Context, run: str, truth: str) -> EvalReport:
+    report = EvalReport(run=run, truth=truth, seed=ctx.renderer.seed,
+                        resolution=ctx.renderer.tile_size, views=ctx.views,
+                        data_zoom=round(ctx.data_zoom, 4))
+    if ctx.feature_net is None:
+        report.notes.append("FID/KID skipped: no feature network given (--inception PATH to "
+                            "local TorchScript Inception weights; nothing is downloaded)")
+    else:
+        report.notes.append(f"FID/KID from {ctx.feature_net.path.name} over {ctx.views} views "
+                            f"per octave (biased upwards for so few views: compare like with "
+                            f"like)")
+    return report
+
+
 def evaluate_steps(
     renderer: Renderer,
     source: ImageSource,
@@ -132,86 +240,66 @@ def evaluate_steps(
 
     A generator: yields ``("eval", done, total)`` after each unit of work and finally
     ``("report", EvalReport)``; close it to stop early. ``views`` views per octave and metric,
-    ``blocks`` 2 x 2 tile blocks per octave for the seam gradient, random draws from ``seed``.
+    ``blocks`` 2 x 2 tile blocks per octave for the seam gradient, random draws from
+    ``(seed, octave)``.
     """
-    R = renderer.tile_size
-    n_oct = renderer.octaves if octaves is None else int(octaves)
-    if views < 2:
-        raise ValueError(f"views must be >= 2, got {views}")
-    learned = LearnedViews(renderer)
-    real = TruthViews(source, R)
-    bicubic = BicubicViews(source, R)
-    extent = real.extent
-    if not np.allclose(extent, renderer.extent, rtol=1e-6):
-        raise ValueError(
-            f"{source.name} ({source.height} x {source.width} px) has scene extent "
-            f"{tuple(round(e, 4) for e in extent)}, the run's scene "
-            f"{tuple(round(e, 4) for e in renderer.extent)}: not the image it was trained on")
-    if source.channels != renderer.channels:
-        raise ValueError(f"{source.name} has {source.channels} channels, the run "
-                         f"{renderer.channels}")
-    data_zoom = native_zoom(source.height, source.width, R)
-    report = EvalReport(run=run, truth=truth or source.name, seed=renderer.seed, resolution=R,
-                        views=views, data_zoom=round(data_zoom, 4))
-    if feature_net is None:
-        report.notes.append("FID/KID skipped: no feature network given (--inception PATH to "
-                            "local TorchScript Inception weights; nothing is downloaded)")
-    else:
-        report.notes.append(f"FID/KID from {feature_net.path.name} over {views} views per "
-                            f"octave (biased upwards for so few views: compare like with like)")
-    pyramid = dask_pyramid(renderer, n_oct)
-    rng = np.random.default_rng(seed)
-    per_octave = 4 + (feature_net is not None)
-    total, done = (n_oct + 1) * per_octave, 0
-    for k in range(n_oct + 1):
-        res = OctaveResult(octave=k, covered=k <= data_zoom + 1e-9)
-        # distribution and fidelity: the same random views of all three
-        vs = _views(k, *random_centres(k, extent, views, rng))
-        lv, tv, bv = learned.render(vs), real.render(vs), bicubic.render(vs)
-        if res.covered:
-            t = torch.from_numpy(tv)
-            bands = swd(t, torch.from_numpy(lv), seed=seed)
-            bands_b = swd(t, torch.from_numpy(bv), seed=seed)
-            res.swd, res.swd_bicubic = _r(np.mean(bands)), _r(np.mean(bands_b))
-            res.swd_bands, res.swd_bands_bicubic = [_r(v) for v in bands], [_r(v) for v in bands_b]
-            res.psnr, res.psnr_bicubic = _db(metrics.psnr(lv, tv)), _db(metrics.psnr(bv, tv))
-            res.ssim, res.ssim_bicubic = _r(metrics.ssim(lv, tv)), _r(metrics.ssim(bv, tv))
-        done += 1
-        yield "eval", done, total
-        if feature_net is not None:
-            if res.covered:
-                ft = feature_net(tv)
-                fl, fb = feature_net(lv), feature_net(bv)
-                res.fid, res.fid_bicubic = _r(fid(fl, ft)), _r(fid(fb, ft))
-                res.kid, res.kid_bicubic = _r(kid(fl, ft), 6), _r(kid(fb, ft), 6)
-            done += 1
-            yield "eval", done, total
-        # scale consistency: zoom k against zoom k - 1, same centres
-        if k >= 1:
-            cy, cx = random_centres(k - 1, extent, views, rng)
-            fine, coarse = _views(k, cy, cx), _views(k - 1, cy, cx)
-            p, l1 = metrics.consistency(learned.render(fine), learned.render(coarse))
-            res.consistency_psnr, res.consistency_l1 = _db(p), _r(l1, 6)
-            p, l1 = metrics.consistency(bicubic.render(fine), bicubic.render(coarse))
-            res.consistency_psnr_bicubic, res.consistency_l1_bicubic = _db(p), _r(l1, 6)
-        done += 1
-        yield "eval", done, total
-        # seams: views overlapping by half a view, half of them along x, half along y
-        cy, cx = random_centres(k, extent, views, rng)
-        half = 2.0 ** -k / 2
-        h = views // 2
-        a = learned.render(_views(k, cy, cx))
-        bx = learned.render(_views(k, cy[:h], cx[:h] + half))
-        by = learned.render(_views(k, cy[h:] + half, cx[h:]))
-        mse = np.mean([10 ** (-metrics.seam_overlap(a[:h], bx, "x") / 10),
-                       10 ** (-metrics.seam_overlap(a[h:], by, "y") / 10)])
-        res.seam_psnr = _db(PSNR_CAP if mse == 0 else -10 * math.log10(mse))
-        done += 1
-        yield "eval", done, total
-        res.seam_gradient_ratio = _r(_pyramid_seams(pyramid[n_oct - k], R, blocks, rng))
-        done += 1
-        yield "eval", done, total
-        report.octaves.append(res)
+    ctx = _context(renderer, source, views, octaves, seed, feature_net, blocks)
+    report = _report(ctx, run, truth or source.name)
+    total, done = (ctx.octaves + 1) * _units_per_octave(ctx), 0
+    for k in range(ctx.octaves + 1):
+        for item in _octave_units(ctx, k):
+            if item is None:
+                done += 1
+                yield "eval", done, total
+            else:
+                report.octaves.append(item)
+    yield "report", report
+
+
+def evaluate_octave(run_dir: str, image: str, k: int, views: int, octaves: int | None,
+                    seed: int, scale_space: int | None, device: str, inception: str | None,
+                    blocks: int) -> OctaveResult:
+    """One octave's result, computed in a dask worker with the worker's renderer and image
+    (:func:`..render.cluster.worker_renderer`)."""
+    from ..render.cluster import worker_renderer, worker_source
+
+    renderer = worker_renderer(run_dir, scale_space, device, 16)
+    net = None if inception is None else FeatureNet(inception)
+    ctx = _context(renderer, worker_source(image), views, octaves, seed, net, blocks)
+    *_, result = _octave_units(ctx, k)
+    return result
+
+
+def distributed_evaluate_steps(client, run_dir: str | Path, image: str | Path,
+                               views: int = 64, octaves: int | None = None, seed: int = 0,
+                               scale_space: int | None = None, device: str = "cpu",
+                               inception: str | Path | None = None, blocks: int = 8
+                               ) -> Iterator[tuple]:
+    """:func:`evaluate_steps` with one octave per task on a dask.distributed cluster: the same
+    report. Yields ``("eval", octaves done, total)`` and ``("report", EvalReport)``."""
+    from distributed import as_completed
+
+    from ..data import open_source
+
+    renderer = Renderer(run_dir, device="cpu", seed=scale_space, cache_mb=0)
+    source = open_source(image)
+    net = None if inception is None else FeatureNet(inception)
+    ctx = _context(renderer, source, views, octaves, seed, net, blocks)  # checks the inputs
+    report = _report(ctx, str(run_dir), str(image))
+    run_abs, img_abs = str(Path(run_dir).resolve()), str(Path(image).resolve())
+    futures = [client.submit(evaluate_octave, run_abs, img_abs, k, views, ctx.octaves, seed,
+                             scale_space, device, None if inception is None else
+                             str(Path(inception).resolve()), blocks, pure=False)
+               for k in range(ctx.octaves + 1)]
+    results = {}
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            res = future.result()
+            results[res.octave] = res
+            yield "eval", done, len(futures)
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+    report.octaves = [results[k] for k in sorted(results)]
     yield "report", report
 
 
@@ -226,7 +314,8 @@ def _pyramid_seams(level, tile: int, blocks: int, rng: np.random.Generator) -> f
     mosaics = []
     for i in picks:
         a, b = starts[int(i)]
-        block = np.asarray(level[a * tile:(a + by) * tile, b * tile:(b + bx) * tile].compute())
+        window = level[a * tile:(a + by) * tile, b * tile:(b + bx) * tile]
+        block = np.asarray(window.compute(scheduler="synchronous"))  # also inside a worker
         block = block.astype(np.float64) / (255.0 if block.dtype == np.uint8 else 1.0)
         mosaics.append(block[None] if block.ndim == 2 else block.transpose(2, 0, 1))
     return metrics.seam_gradient_ratio(np.concatenate(mosaics), tile)

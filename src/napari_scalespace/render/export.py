@@ -35,14 +35,18 @@ from .renderer import Renderer
 
 __all__ = [
     "AXES",
+    "bands",
+    "create_pyramid",
     "export_learned",
     "export_renderer",
     "export_truth",
+    "finish_pyramid",
     "is_complete",
     "learned_steps",
     "open_pyramid",
     "pyramid_steps",
     "truth_steps",
+    "write_band",
     "write_pyramid",
 ]
 
@@ -72,6 +76,66 @@ def omero(channels: int, dtype: np.dtype) -> dict:
         for i in range(channels)]}
 
 
+def create_pyramid(out_zarr: str | Path, grid: PyramidGrid, channels: int, dtype: np.dtype,
+                   name: str = "scalespace", attrs: dict | None = None) -> zarr.Group:
+    """Create (overwriting) the store of a pyramid on ``grid``: empty level arrays, the NGFF
+    metadata and our attributes with ``complete`` false (:func:`finish_pyramid` sets it)."""
+    dtype = np.dtype(dtype)
+    r = grid.tile
+    root = zarr.open_group(str(out_zarr), mode="w", zarr_format=3)
+    for level in range(grid.n_levels):
+        h, w = grid.level_shape(level)
+        root.create_array(str(level), shape=(channels, h, w), dtype=dtype,
+                          chunks=(channels, r, r), fill_value=0)
+    datasets = [{"path": str(level), "coordinateTransformations": [
+        {"type": "scale", "scale": [1.0, grid.scale(level), grid.scale(level)]}]}
+        for level in range(grid.n_levels)]
+    write_multiscales_metadata(root, datasets=datasets, fmt=FormatV05(), axes=AXES, name=name,
+                               metadata={"omero": omero(channels, dtype)})
+    root.attrs["napari_scalespace"] = {
+        "grid": {"octaves": grid.octaves, "tile": r, "extent": list(grid.extent)},
+        **(attrs or {}), "complete": False}
+    return root
+
+
+def finish_pyramid(out_zarr: str | Path) -> None:
+    """Mark a store written to the end as complete."""
+    root = zarr.open_group(str(out_zarr), mode="r+")
+    root.attrs["napari_scalespace"] = {**root.attrs["napari_scalespace"], "complete": True}
+
+
+def bands(grid: PyramidGrid, batch: int) -> list[tuple[int, int, int]]:
+    """The work units of a pyramid, finest level first: ``(level, a0, a1)`` = tile rows
+    ``a0..a1-1`` of a level, about ``batch`` tiles (whole chunks: bands never share one)."""
+    out = []
+    for level in range(grid.n_levels):
+        ny, nx = grid.n_tiles(level)
+        step = max(1, batch // nx)
+        out += [(level, a0, min(ny, a0 + step)) for a0 in range(0, ny, step)]
+    return out
+
+
+def write_band(arr: zarr.Array, grid: PyramidGrid, band: tuple[int, int, int], tiles: TileFn,
+               batch: int) -> int:
+    """Render the tiles of ``band`` (in generator calls of ``batch`` keys) into level array
+    ``arr``; returns the number of tiles."""
+    level, a0, a1 = band
+    r, (_, nx) = grid.tile, grid.n_tiles(level)
+    zoom = grid.zoom_of_level(level)
+    out = np.empty((arr.shape[0], (a1 - a0) * r, nx * r), dtype=arr.dtype)
+    keys = [(zoom, a, b) for a in range(a0, a1) for b in range(nx)]
+    for k0 in range(0, len(keys), batch):
+        part = keys[k0:k0 + batch]
+        got = tiles(part)
+        for key in part:
+            _, a, b = key
+            t = np.asarray(got[key])
+            t = t[None] if t.ndim == 2 else np.moveaxis(t, -1, 0)
+            out[:, (a - a0) * r:(a - a0 + 1) * r, b * r:(b + 1) * r] = t
+    arr[:, a0 * r:a1 * r, :] = out
+    return len(keys)
+
+
 def pyramid_steps(
     out_zarr: str | Path,
     grid: PyramidGrid,
@@ -86,46 +150,13 @@ def pyramid_steps(
     docstring for the layout), overwriting ``out_zarr``; a generator that yields
     ``(tiles written, total)`` after every band, so callers can show progress and stop early
     (closing the generator leaves a store whose ``napari_scalespace.complete`` is false)."""
-    out = Path(out_zarr)
-    dtype = np.dtype(dtype)
-    r = grid.tile
-    root = zarr.open_group(str(out), mode="w", zarr_format=3)
-    arrays = []
-    for level in range(grid.n_levels):
-        h, w = grid.level_shape(level)
-        arrays.append(root.create_array(str(level), shape=(channels, h, w), dtype=dtype,
-                                        chunks=(channels, r, r), fill_value=0))
-    datasets = [{"path": str(level), "coordinateTransformations": [
-        {"type": "scale", "scale": [1.0, grid.scale(level), grid.scale(level)]}]}
-        for level in range(grid.n_levels)]
-    write_multiscales_metadata(root, datasets=datasets, fmt=FormatV05(), axes=AXES, name=name,
-                               metadata={"omero": omero(channels, dtype)})
-    ours = {"grid": {"octaves": grid.octaves, "tile": r, "extent": list(grid.extent)},
-            **(attrs or {}), "complete": False}
-    root.attrs["napari_scalespace"] = ours
+    root = create_pyramid(out_zarr, grid, channels, dtype, name, attrs)
     total = int(sum(np.prod(grid.n_tiles(level)) for level in range(grid.n_levels)))
     done = 0
-    for level, arr in enumerate(arrays):
-        zoom = grid.zoom_of_level(level)
-        ny, nx = grid.n_tiles(level)
-        rows_per_band = max(1, batch // nx)
-        for a0 in range(0, ny, rows_per_band):
-            a1 = min(ny, a0 + rows_per_band)
-            band = np.empty((channels, (a1 - a0) * r, nx * r), dtype=dtype)
-            keys = [(zoom, a, b) for a in range(a0, a1) for b in range(nx)]
-            for k0 in range(0, len(keys), batch):
-                part = keys[k0:k0 + batch]
-                got = tiles(part)
-                for key in part:
-                    _, a, b = key
-                    t = np.asarray(got[key])
-                    t = t[None] if t.ndim == 2 else np.moveaxis(t, -1, 0)
-                    band[:, (a - a0) * r:(a - a0 + 1) * r, b * r:(b + 1) * r] = t
-            arr[:, a0 * r:a1 * r, :] = band
-            del band
-            done += len(keys)
-            yield done, total
-    root.attrs["napari_scalespace"] = {**ours, "complete": True}
+    for band in bands(grid, batch):
+        done += write_band(root[str(band[0])], grid, band, tiles, batch)
+        yield done, total
+    finish_pyramid(out_zarr)
 
 
 def write_pyramid(out_zarr: str | Path, grid: PyramidGrid, channels: int, dtype: np.dtype,
