@@ -41,6 +41,6 @@ for name in bluemarble he; do
     fi
     if [[ " $STAGES " == *" eval "* ]]; then
         "$CLI" eval "$run" --truth "${IMAGES[$name]}" --json "docs/evaluation/$name.json" \
-            --plots "docs/evaluation/$name"
+            --plots "docs/evaluation/$name" --markdown
     fi
 done

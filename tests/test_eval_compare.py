@@ -20,7 +20,7 @@ from napari_scalespace.eval.compare import (
     eval_steps,
     run_image,
 )
-from napari_scalespace.eval.evaluate import EvalReport, OctaveResult
+from napari_scalespace.eval.evaluate import EvalReport, OctaveResult, markdown_table
 from napari_scalespace.geometry import PyramidGrid
 from napari_scalespace.render.export import is_complete
 from test_render_renderer import tiny_run
@@ -71,6 +71,9 @@ def test_the_report_tells_an_untrained_generator_from_the_truth(pair):
     assert all(x.seam_psnr > 35 for x in o)
     assert all(0.5 < x.seam_gradient_ratio < 1.5 for x in o)
     assert all(x.fid is None for x in o) and "FID/KID skipped" in report.notes[0]
+    md = markdown_table(report).splitlines()
+    assert len(md) == 2 + len(o) and md[3].startswith("| 1 | yes | ")
+    assert f"{o[1].swd:.1f} / {o[1].swd_bicubic:.1f}" in md[3]
 
 
 def test_reuse_keeps_complete_stores_and_rewrites_incomplete(pair, tmp_path):

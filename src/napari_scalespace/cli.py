@@ -416,6 +416,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", metavar="DIR", help="write metrics.png and contact_sheet.png")
     p.add_argument("--center", nargs=2, type=float, metavar=("CY", "CX"),
                    help="contact sheet centre in scene units (default: the busiest region)")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the table as markdown (model / bicubic in each cell)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_eval)
 
@@ -423,7 +425,7 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.eval.compare import eval_steps, run_image
-    from napari_scalespace.eval.evaluate import format_table
+    from napari_scalespace.eval.evaluate import format_table, markdown_table
 
     keep_large_allocations()
     _check_eval_args(args)
@@ -436,7 +438,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            inception=args.inception,
                            centre=tuple(args.center) if args.center else None, client=client)
         _, report, files = _drive(steps, args.quiet, {"eval": "step"})
-    print(format_table(report))
+    print(markdown_table(report) if args.markdown else format_table(report))
     for path in files.values():
         print(f"wrote {path}")
     return 0

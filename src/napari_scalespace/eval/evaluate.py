@@ -340,3 +340,19 @@ def format_table(report: EvalReport) -> str:
             f"             {_fmt(o.seam_psnr, '6.2f')}     {_fmt(o.seam_gradient_ratio, '5.2f')}")
     rows += report.notes
     return "\n".join(rows)
+
+
+def markdown_table(report: EvalReport) -> str:
+    """The table of :func:`format_table` as markdown (model / bicubic in each cell)."""
+    rows = ["| octave | data | SWD x1000 | PSNR dB | SSIM | consistency PSNR dB | seam PSNR dB "
+            "| seam gradient |", "|---:|:---:|---:|---:|---:|---:|---:|---:|"]
+    for o in report.octaves:
+        def pair(a, b, spec):
+            return f"{_fmt(a, spec)} / {_fmt(b, spec)}"
+        rows.append(f"| {o.octave} | {'yes' if o.covered else 'no'} | "
+                    f"{pair(o.swd, o.swd_bicubic, '.1f')} | "
+                    f"{pair(o.psnr, o.psnr_bicubic, '.2f')} | "
+                    f"{pair(o.ssim, o.ssim_bicubic, '.3f')} | "
+                    f"{pair(o.consistency_psnr, o.consistency_psnr_bicubic, '.2f')} | "
+                    f"{_fmt(o.seam_psnr, '.2f')} | {_fmt(o.seam_gradient_ratio, '.2f')} |")
+    return "\n".join(rows)
