@@ -112,25 +112,15 @@ def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,
     files)``. ``reuse`` keeps a complete store already there (same grid) instead of writing it
     again. With a ``distributed.Client`` the learned pyramid and the evaluation are computed by
     its workers."""
-    import numpy as np
-
     from ..data import open_source
-    from ..geometry import scene_extent
     from ..render.export import is_complete, learned_steps, truth_steps
     from ..render.renderer import Renderer
+    from .evaluate import check_truth
 
     renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=0)
     grid = renderer.grid(octaves)
     source = open_source(image)
-    extent = scene_extent(source.height, source.width)
-    if not np.allclose(extent, grid.extent, rtol=1e-6):
-        raise ValueError(
-            f"{source.name} ({source.height} x {source.width} px) has scene extent "
-            f"{tuple(round(e, 4) for e in extent)}, but the run's scene has extent "
-            f"{tuple(round(e, 4) for e in grid.extent)}: not the image it was trained on")
-    if source.channels != renderer.channels:
-        raise ValueError(f"{source.name} has {source.channels} channels, the run "
-                         f"{renderer.channels}")
+    check_truth(source, renderer)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     want = {"octaves": grid.octaves, "tile": grid.tile, "extent": list(grid.extent)}

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..data import ImageSource
-from ..geometry import View, native_zoom, random_centres
+from ..geometry import View, native_zoom, random_centres, scene_extent
 from ..render.pyramid import dask_pyramid
 from ..render.renderer import Renderer
 from . import metrics
@@ -140,19 +140,26 @@ def _context(renderer: Renderer, source: ImageSource, views: int, octaves: int |
     R = renderer.tile_size
     if views < 2:
         raise ValueError(f"views must be >= 2, got {views}")
+    check_truth(source, renderer)
     real = TruthViews(source, R)
-    if not np.allclose(real.extent, renderer.extent, rtol=1e-6):
-        raise ValueError(
-            f"{source.name} ({source.height} x {source.width} px) has scene extent "
-            f"{tuple(round(e, 4) for e in real.extent)}, the run's scene "
-            f"{tuple(round(e, 4) for e in renderer.extent)}: not the image it was trained on")
-    if source.channels != renderer.channels:
-        raise ValueError(f"{source.name} has {source.channels} channels, the run "
-                         f"{renderer.channels}")
     n_oct = renderer.octaves if octaves is None else int(octaves)
     return _Context(renderer, LearnedViews(renderer), real, BicubicViews(source, R), n_oct,
                     views, seed, native_zoom(source.height, source.width, R), feature_net,
                     blocks, dask_pyramid(renderer, n_oct))
+
+
+def check_truth(source: ImageSource, renderer: Renderer) -> None:
+    """ValueError unless ``source`` can be the ground truth of ``renderer``'s scene (same
+    scene extent, i.e. aspect ratio, and the same number of channels)."""
+    extent = scene_extent(source.height, source.width)
+    if not np.allclose(extent, renderer.extent, rtol=1e-6):
+        raise ValueError(
+            f"{source.name} ({source.height} x {source.width} px) has scene extent "
+            f"{tuple(round(e, 4) for e in extent)}, but the run's scene has extent "
+            f"{tuple(round(e, 4) for e in renderer.extent)}: not the image it was trained on")
+    if source.channels != renderer.channels:
+        raise ValueError(f"{source.name} has {source.channels} channels, the run "
+                         f"{renderer.channels}")
 
 
 def _units_per_octave(ctx: _Context) -> int:
