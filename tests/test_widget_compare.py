@@ -47,7 +47,7 @@ def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_vie
     assert all(float(widget.table.item(r, swd).text()) > 0 for r in range(3))
     assert widget.table.item(0, cons).text() == "-" and float(widget.table.item(2, cons).text())
     assert not widget.plot.pixmap().isNull() and not widget.sheet.pixmap().isNull()
-    assert widget.plot.pixmap().width() > 500
+    assert widget.plot.pixmap().width() >= 300
     # the same folder shown by a fresh widget (as `show --compare` does)
     again = CompareWidget(viewer)
     assert again.load_folder(tmp_path / "cmp") and again.table.rowCount() == 3

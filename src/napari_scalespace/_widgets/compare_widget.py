@@ -191,7 +191,11 @@ class CompareWidget(QWidget):
         for label, key in ((self.plot, "plot"), (self.sheet, "contact_sheet")):
             path = files.get(key)
             if path is not None and Path(path).is_file():
-                label.setPixmap(QPixmap(str(path)))
+                pix = QPixmap(str(path))
+                width = max(300, self.tabs.width() - 40)  # fit the dock's width
+                if pix.width() > width:
+                    pix = pix.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+                label.setPixmap(pix)
             else:
                 label.setText("no picture")
 
