@@ -105,3 +105,26 @@ def test_fast_and_ref_ops_render_the_same_view(tiny_generator):
     finally:
         G.set_impl("auto")
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_published_grouped_convolution_renders_the_same_batch(tiny_generator):
+    """The benchmarks' reference (``ref`` ops + one grouped modulated convolution per layer)
+    computes what the generator computes, batch and single view alike."""
+    G = tiny_generator
+    z = torch.randn(3, G.cfg.z_dim, generator=torch.Generator().manual_seed(2))
+    zoom, cy, cx = torch.tensor([0.0, 1.0, 2.5]), torch.tensor([0.5, 0.2, 0.7]), torch.rand(3)
+    with torch.inference_mode():
+        fast = G(z, zoom, cy, cx)
+        G.set_impl("ref", conv_form="grouped")
+        try:
+            published = G(z, zoom, cy, cx)
+            single = G(z[:1], zoom[:1], cy[:1], cx[:1])
+        finally:
+            G.set_impl("auto", conv_form="auto")
+    torch.testing.assert_close(published, fast, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(single, fast[:1], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="form must be one of"):
+        from napari_scalespace.model.synthesis import modulated_conv2d
+
+        modulated_conv2d(torch.zeros(1, 2, 3, 3), torch.zeros(2, 2, 1, 1), torch.ones(1, 2),
+                         form="other")

@@ -13,6 +13,7 @@ import math
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from ..geometry import View
 from .config import GeneratorConfig
@@ -57,9 +58,13 @@ class Generator(nn.Module):
     def impl(self) -> str:
         return self.layers[0].impl
 
-    def set_impl(self, impl: str) -> None:
+    def set_impl(self, impl: str, conv_form: str | None = None) -> None:
+        """Switch the ops implementation (and, for benchmarks, the modulated convolution's
+        form: "auto" or the published "grouped") of every layer."""
         for layer in self.layers:
             layer.impl = impl
+            if conv_form is not None:
+                layer.conv_form = conv_form
 
     def forward(
         self,
@@ -77,15 +82,18 @@ class Generator(nn.Module):
         specs, plan = self.plan(int(extra))
         zoom, cy, cx = (torch.as_tensor(v, dtype=torch.float32, device=z.device).reshape(-1)
                         .expand(B) for v in (zoom, cy, cx))
-        w = self.mapping(z, psi=psi, update_w_avg=update_emas)
-        feats = self.features(specs[0], 0, zoom, cy, cx)
-        weight = self.input_weight / math.sqrt(feats.shape[1])
-        x = torch.nn.functional.conv2d(feats, weight[:, :, None, None])
+        with record_function("mapping"):  # stage labels for torch.profiler
+            w = self.mapping(z, psi=psi, update_w_avg=update_emas)
+        with record_function("fourier_features"):
+            feats = self.features(specs[0], 0, zoom, cy, cx)
+            weight = self.input_weight / math.sqrt(feats.shape[1])
+            x = torch.nn.functional.conv2d(feats, weight[:, :, None, None])
         for layer, t in zip(self.layers, plan, strict=True):
             x = layer(x, w, t.padding, update_emas=update_emas)
             if not t.is_torgb and self.features.counts[t.index]:
-                f = self.features(specs[t.index], t.index, zoom, cy, cx, dtype=x.dtype)
-                x = torch.cat([x, f.contiguous(memory_format=torch.channels_last)], 1)
+                with record_function("fourier_features"):
+                    f = self.features(specs[t.index], t.index, zoom, cy, cx, dtype=x.dtype)
+                    x = torch.cat([x, f.contiguous(memory_format=torch.channels_last)], 1)
         if extra:
             R = self.cfg.resolution
             m = (x.shape[-1] - R) // 2

@@ -20,12 +20,15 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from ..ops import filtered_lrelu, lowpass_filter
 from ..ops._polyphase import flat_view
 from .config import GeneratorConfig
 from .layers import EqualizedLinear
 from .schedule import LayerSpec, Transition
+
+CONV_FORMS = ("auto", "grouped")
 
 
 def modulated_conv2d(
@@ -34,9 +37,14 @@ def modulated_conv2d(
     styles: torch.Tensor,
     demodulate: bool = True,
     input_gain: torch.Tensor | None = None,
+    form: str = "auto",
 ) -> torch.Tensor:
     """Convolve ``x [B, I, H, W]`` with ``weight [O, I, k, k]`` modulated by ``styles [B, I]``,
-    demodulated per output channel, and scaled by ``input_gain`` (as if applied to ``x``)."""
+    demodulated per output channel, and scaled by ``input_gain`` (as if applied to ``x``).
+
+    ``form="auto"`` picks the cheapest equivalent form (see the module docstring);
+    ``"grouped"`` is the published formulation, one grouped convolution with a modulated weight
+    per sample (kept as the reference the benchmarks compare against)."""
     B, O = x.shape[0], weight.shape[0]
     if demodulate:
         out_scale = (weight.square().sum([2, 3]) @ styles.square().T + 1e-8).rsqrt().T  # [B, O]
@@ -44,6 +52,14 @@ def modulated_conv2d(
         out_scale = torch.ones(B, O, dtype=x.dtype, device=x.device)
     if input_gain is not None:
         out_scale = out_scale * input_gain
+    if form == "grouped":
+        _, I, k, _ = weight.shape
+        w = weight[None] * styles.reshape(B, 1, -1, 1, 1) * out_scale.reshape(B, O, 1, 1, 1)
+        y = F.conv2d(x.contiguous().reshape(1, B * I, *x.shape[2:]), w.reshape(B * O, I, k, k),
+                     groups=B)
+        return y.reshape(B, O, *y.shape[2:])
+    if form != "auto":
+        raise ValueError(f"form must be one of {CONV_FORMS}, got {form!r}")
     if B == 1:
         w = weight * styles.reshape(1, -1, 1, 1) * out_scale.reshape(-1, 1, 1, 1)
         return F.conv2d(x, w)
@@ -56,6 +72,7 @@ class SynthesisLayer(nn.Module):
                  in_channels: int, impl: str = "auto") -> None:
         super().__init__()
         self.t, self.impl, self.conv_clamp = t, impl, cfg.conv_clamp
+        self.conv_form = "auto"  # "grouped": the published formulation (benchmarks)
         out_channels = cfg.channels if t.is_torgb else cur.channels
         self.in_channels, self.out_channels = in_channels, out_channels
         self.affine = EqualizedLinear(cfg.w_dim, in_channels, bias_init=1.0)
@@ -75,16 +92,18 @@ class SynthesisLayer(nn.Module):
             with torch.no_grad():
                 magnitude = flat_view(x.detach()).float().square().mean()
                 self.magnitude_ema.lerp_(magnitude, 1 - 0.999)
-        styles = self.affine(w)
-        if self.t.is_torgb:
-            styles = styles * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.t.is_torgb,
-                             input_gain=self.magnitude_ema.rsqrt())
+        with record_function("modulated_conv"):  # stage labels for torch.profiler
+            styles = self.affine(w)
+            if self.t.is_torgb:
+                styles = styles * self.weight_gain
+            x = modulated_conv2d(x, self.weight, styles, demodulate=not self.t.is_torgb,
+                                 input_gain=self.magnitude_ema.rsqrt(), form=self.conv_form)
         t = self.t
         gain, slope = (1.0, 1.0) if t.is_torgb else (math.sqrt(2), 0.2)
-        return filtered_lrelu(x, self.fu, self.fd, self.bias.to(x.dtype), up=t.up, down=t.down,
-                              padding=padding, gain=gain, slope=slope, clamp=self.conv_clamp,
-                              impl=self.impl)
+        with record_function("filtered_lrelu"):
+            return filtered_lrelu(x, self.fu, self.fd, self.bias.to(x.dtype), up=t.up,
+                                  down=t.down, padding=padding, gain=gain, slope=slope,
+                                  clamp=self.conv_clamp, impl=self.impl)
 
     def extra_repr(self) -> str:
         t = self.t
