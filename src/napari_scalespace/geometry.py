@@ -109,6 +109,10 @@ class View:
         """Side length in scene units, ``2**-zoom``."""
         return 2.0**-self.zoom
 
+    def moved(self, dy: float, dx: float) -> View:
+        """The view at the same zoom with its centre moved by ``(dy, dx)`` view sides."""
+        return View(self.zoom, self.cy + dy * self.side, self.cx + dx * self.side)
+
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(y0, x0, y1, x1)`` of the half-open box ``[y0, y1) x [x0, x1)``."""

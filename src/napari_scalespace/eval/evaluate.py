@@ -202,12 +202,11 @@ def _octave_units(ctx: _Context, k: int) -> Iterator[OctaveResult | None]:
         res.consistency_psnr_bicubic, res.consistency_l1_bicubic = _db(p), _r(l1, 6)
     yield None
     # seams: views overlapping by half a view, half of them along x, half along y
-    cy, cx = random_centres(k, extent, views, rng)
-    half = 2.0 ** -k / 2
+    first = _views(k, *random_centres(k, extent, views, rng))
     h = views // 2
-    a = learned.render(_views(k, cy, cx))
-    bx = learned.render(_views(k, cy[:h], cx[:h] + half))
-    by = learned.render(_views(k, cy[h:] + half, cx[h:]))
+    a = learned.render(first)
+    bx = learned.render([v.moved(0, 0.5) for v in first[:h]])
+    by = learned.render([v.moved(0.5, 0) for v in first[h:]])
     mse = np.mean([10 ** (-metrics.seam_overlap(a[:h], bx, "x") / 10),
                    10 ** (-metrics.seam_overlap(a[h:], by, "y") / 10)])
     res.seam_psnr = _db(PSNR_CAP if mse == 0 else -10 * math.log10(mse))
