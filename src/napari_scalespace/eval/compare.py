@@ -64,7 +64,6 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
     from .plots import busiest_centre, contact_sheet, plot_metrics, save_contact_sheet
     from .views import BicubicViews, LearnedViews, TruthViews
 
-    net = None if inception is None else FeatureNet(inception)
     if renderer is None:
         renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=0)
     source = open_source(image)
@@ -77,6 +76,7 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
                                            octaves=octaves, scale_space=renderer.seed,
                                            device=device, inception=inception)
     else:
+        net = None if inception is None else FeatureNet(inception)
         steps = evaluate_steps(renderer, source, views=views, octaves=octaves,
                                feature_net=net, run=str(run_dir), truth=src)
     for event in steps:

@@ -138,14 +138,18 @@ class _Context:
 def _context(renderer: Renderer, source: ImageSource, views: int, octaves: int | None,
              seed: int, feature_net: FeatureNet | None, blocks: int) -> _Context:
     R = renderer.tile_size
-    if views < 2:
-        raise ValueError(f"views must be >= 2, got {views}")
-    check_truth(source, renderer)
+    _validate(renderer, source, views)
     real = TruthViews(source, R)
     n_oct = renderer.octaves if octaves is None else int(octaves)
     return _Context(renderer, LearnedViews(renderer), real, BicubicViews(source, R), n_oct,
                     views, seed, native_zoom(source.height, source.width, R), feature_net,
                     blocks, dask_pyramid(renderer, n_oct))
+
+
+def _validate(renderer: Renderer, source: ImageSource, views: int) -> None:
+    if views < 2:
+        raise ValueError(f"views must be >= 2, got {views}")
+    check_truth(source, renderer)
 
 
 def check_truth(source: ImageSource, renderer: Renderer) -> None:
@@ -217,15 +221,18 @@ def _octave_units(ctx: _Context, k: int) -> Iterator[OctaveResult | None]:
     yield res
 
 
-def _report(ctx: _Context, run: str, truth: str) -> EvalReport:
-    report = EvalReport(run=run, truth=truth, seed=ctx.renderer.seed,
-                        resolution=ctx.renderer.tile_size, views=ctx.views,
-                        data_zoom=round(ctx.data_zoom, 4))
-    if ctx.feature_net is None:
+def _report(renderer: Renderer, source: ImageSource, views: int,
+            feature_net: FeatureNet | None, run: str, truth: str) -> EvalReport:
+    """The report's header and notes (octaves are appended by the caller)."""
+    data_zoom = native_zoom(source.height, source.width, renderer.tile_size)
+    report = EvalReport(run=run, truth=truth, seed=renderer.seed,
+                        resolution=renderer.tile_size, views=views,
+                        data_zoom=round(data_zoom, 4))
+    if feature_net is None:
         report.notes.append("FID/KID skipped: no feature network given (--inception PATH to "
                             "local TorchScript Inception weights; nothing is downloaded)")
     else:
-        report.notes.append(f"FID/KID from {ctx.feature_net.path.name} over {ctx.views} views "
+        report.notes.append(f"FID/KID from {feature_net.path.name} over {views} views "
                             f"per octave (biased upwards for so few views: compare like with "
                             f"like)")
     return report
@@ -250,7 +257,7 @@ def evaluate_steps(
     ``(seed, octave)``.
     """
     ctx = _context(renderer, source, views, octaves, seed, feature_net, blocks)
-    report = _report(ctx, run, truth or source.name)
+    report = _report(renderer, source, views, feature_net, run, truth or source.name)
     total, done = (ctx.octaves + 1) * _units_per_octave(ctx), 0
     for k in range(ctx.octaves + 1):
         for item in _octave_units(ctx, k):
@@ -289,14 +296,15 @@ def distributed_evaluate_steps(client, run_dir: str | Path, image: str | Path,
 
     renderer = Renderer(run_dir, device="cpu", seed=scale_space, cache_mb=0)
     source = open_source(image)
-    net = None if inception is None else FeatureNet(inception)
-    ctx = _context(renderer, source, views, octaves, seed, net, blocks)  # checks the inputs
-    report = _report(ctx, str(run_dir), str(image))
+    _validate(renderer, source, views)
+    net = None if inception is None else FeatureNet(inception)  # a clear error here, not later
+    report = _report(renderer, source, views, net, str(run_dir), str(image))
+    n_oct = renderer.octaves if octaves is None else int(octaves)
     run_abs, img_abs = str(Path(run_dir).resolve()), str(Path(image).resolve())
-    futures = [client.submit(evaluate_octave, run_abs, img_abs, k, views, ctx.octaves, seed,
+    futures = [client.submit(evaluate_octave, run_abs, img_abs, k, views, n_oct, seed,
                              scale_space, device, None if inception is None else
                              str(Path(inception).resolve()), blocks, pure=False)
-               for k in range(ctx.octaves + 1)]
+               for k in range(n_oct + 1)]
     results = {}
     try:
         for done, future in enumerate(as_completed(futures), 1):

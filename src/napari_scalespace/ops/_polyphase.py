@@ -51,7 +51,7 @@ def fir_stage(
 ) -> torch.Tensor:
     """upfirdn2d on a (preferably channels-last) tensor; ``up``/``down`` are ``(x, y)``."""
     stage = FirStage(f, up, down, pad, flip_filter, gain)
-    return stage(_pad(x, stage.input_pad))
+    return stage(pad_channels_last(x, stage.input_pad))
 
 
 class FirStage:
@@ -82,7 +82,8 @@ class FirStage:
         return x
 
 
-def _pad(x: torch.Tensor, pad: Pad4) -> torch.Tensor:
+def pad_channels_last(x: torch.Tensor, pad: Pad4) -> torch.Tensor:
+    """``pad_or_crop`` (``x`` itself when there is nothing to pad), channels-last."""
     return to_channels_last(pad_or_crop(x, pad)) if any(pad) else x
 
 

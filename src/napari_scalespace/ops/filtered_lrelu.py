@@ -27,11 +27,17 @@ from ._args import (
     check_input,
     filter_taps,
     output_size,
-    pad_or_crop,
     parse_padding,
     parse_scaling,
 )
-from ._polyphase import CHANNELS_LAST, FirStage, fir_stage, flat_view, to_channels_last
+from ._polyphase import (
+    CHANNELS_LAST,
+    FirStage,
+    fir_stage,
+    flat_view,
+    pad_channels_last,
+    to_channels_last,
+)
 from .bias_act import bias_act
 from .upfirdn2d import upfirdn2d_ref
 
@@ -139,7 +145,7 @@ def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int,
         x.requires_grad or (b is not None and b.requires_grad))
     if min(pad) < 0 or needs_grad:
         y = to_channels_last(x) if b is None else to_channels_last(x) + b.reshape(1, -1, 1, 1)
-        return to_channels_last(pad_or_crop(y, pad)) if any(pad) else y
+        return pad_channels_last(y, pad)
     x0, x1, y0, y1 = pad
     N, C, H, W = x.shape
     out = torch.empty((N, C, H + y0 + y1, W + x0 + x1), dtype=x.dtype, device=x.device,
