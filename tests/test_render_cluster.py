@@ -26,14 +26,16 @@ def levels(store) -> list[np.ndarray]:
 
 
 def test_cluster_export_and_eval_equal_the_single_process_ones(run_dir, tmp_path, capsys):
+    # a fixed batch: float round-off depends on it (the measured size depends on timing)
     single = export_learned(run_dir, tmp_path / "single.zarr", octaves=2, progress=False,
-                            device="cpu")
+                            device="cpu", max_batch=4)
     single_eval = tmp_path / "single.json"
     assert main(["eval", str(run_dir), "--json", str(single_eval), "--views", "4",
                  "--octaves", "2", "--device", "cpu", "--quiet"]) == 0
     # one cluster for both commands would be faster; the CLI starts its own each time
     assert main(["export", str(run_dir), "--out", str(tmp_path / "cluster.zarr"), "--octaves",
-                 "2", "--device", "cpu", "--scheduler", "local:2", "--quiet"]) == 0
+                 "2", "--device", "cpu", "--batch", "4", "--scheduler", "local:2",
+                 "--quiet"]) == 0
     assert is_complete(tmp_path / "cluster.zarr")
     a, b = levels(single), levels(tmp_path / "cluster.zarr")
     assert [x.shape for x in a] == [x.shape for x in b]

@@ -21,7 +21,7 @@ def run_dir():
 
 @pytest.fixture
 def renderer(run_dir):
-    return Renderer(run_dir, device="cpu", cache_mb=64)
+    return Renderer(run_dir, device="cpu", cache_mb=64, max_batch=16)
 
 
 def test_first_read_is_immediate_then_tiles_arrive(renderer):

@@ -62,7 +62,7 @@ def run_dir() -> Path:
 
 @pytest.fixture
 def renderer(run_dir) -> Renderer:
-    return Renderer(run_dir, device="cpu")
+    return Renderer(run_dir, device="cpu", max_batch=16)
 
 
 def test_tiles_are_the_generators_views(renderer, run_dir):
@@ -121,7 +121,7 @@ def test_cache_is_bounded_lru_and_keyed_by_seed(run_dir):
     r.seed = 7
     other = r.tile(1, 0, 0)
     assert r.stats.generator_calls == calls + 3 and not np.array_equal(first, other)
-    none = Renderer(run_dir, device="cpu", cache_mb=0)
+    none = Renderer(run_dir, device="cpu", cache_mb=0, max_batch=16)
     none.tile(0, 0, 0)
     none.tile(0, 0, 0)
     assert none.stats.generator_calls == 2 and none.cached_tiles == 0

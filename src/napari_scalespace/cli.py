@@ -293,7 +293,8 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--octaves", type=int, help="pyramid octaves (default: the run's)")
     p.add_argument("--seed", type=int, help="scale space to render (runs on several images)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch", type=int, default=16, help="tiles per generator call")
+    p.add_argument("--batch", type=int,
+                   help="tiles per generator call (default: measured while rendering)")
     p.add_argument("--scheduler", metavar="ADDRESS", help=_SCHEDULER_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_export)

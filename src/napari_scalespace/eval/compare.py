@@ -137,7 +137,7 @@ def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,
         from ..render.cluster import distributed_learned_steps
 
         return distributed_learned_steps(client, run_dir, out / LEARNED, octaves, seed,
-                                         device, renderer.max_batch)
+                                         device, renderer.sizer.fixed)
 
     jobs = [("learned", out / LEARNED, {"seed": renderer.seed}, learned),
             ("truth", out / TRUTH, {},

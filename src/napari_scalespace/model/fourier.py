@@ -23,7 +23,8 @@ bin is fully active) and a phase ``phi_j``:
 
 A feature's value at world position p is ``a g sin(2 pi F.p + phi)``. ``F.p`` is evaluated as
 ``F.c + (F 2**-l).u`` with c the view centre (its fractional part in float64) and u the canvas
-offsets from ``geometry.canvas_offsets``, so precision does not degrade with zoom.
+offsets from ``geometry.canvas_offsets``, so precision does not degrade with zoom. The wave
+separates into a row and a column factor, so only those are evaluated with ``sin``/``cos``.
 
 The split of features over canvases is documented per preset by :func:`feature_split`.
 """
@@ -71,30 +72,59 @@ class FourierFeatures(nn.Module):
         self.register_buffer("bins", bins)
         self.register_buffer("layer", layer)
         self.counts = [int((layer == i).sum()) for i in range(len(specs))]
+        self._cache: dict[tuple, tuple] = {}
 
     def forward(
         self, spec: LayerSpec, index: int, zoom: torch.Tensor, cy: torch.Tensor,
-        cx: torch.Tensor, dtype: torch.dtype = torch.float32,
+        cx: torch.Tensor, dtype: torch.dtype = torch.float32, out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Features of canvas ``index`` evaluated on ``spec`` (a possibly widened canvas)."""
-        sel = (self.layer == index).nonzero().flatten()
-        B, n = zoom.shape[0], sel.numel()
+        """Features of canvas ``index`` evaluated on ``spec`` (a possibly widened canvas), written
+        into ``out`` (``[B, n, size, size]``, any strides, e.g. channels of a larger buffer)
+        when given.
+
+        A feature is a plane wave, so it separates along the axes:
+        ``sin(a + b + c) = sin(a + b) cos(c) + cos(a + b) sin(c)`` with ``a`` the phase, ``b``
+        and ``c`` the row and column terms. The sines and cosines are evaluated on the rows and
+        columns only (in float64), and the canvas is two broadcast products: no per-sample
+        argument tensor, no per-sample ``sin``."""
+        B, S = zoom.shape[0], spec.size
+        world, phi, bins = self._canvas_features(index)
+        n = world.shape[0]
         if n == 0:
-            return torch.zeros(B, 0, spec.size, spec.size, dtype=dtype, device=zoom.device)
-        f0, phi, k = self.freqs[sel], self.phases[sel], self.bins[sel]
+            empty = torch.empty(B, 0, S, S, dtype=dtype, device=zoom.device)
+            return empty if out is None else out
         zoom64 = zoom.to(torch.float64)
-        world = f0 * torch.exp2(OCTAVES_PER_BIN * k.to(torch.float64))[:, None]  # [n, 2]
         centre = torch.stack([cy, cx], 1).to(torch.float64)  # [B, 2]
         phase = torch.frac(centre @ world.T + phi)  # [B, n] cycles, exact in float64
         per_view = world[None] * torch.exp2(-zoom64)[:, None, None]  # [B, n, 2] cycles/view
-        amp = torch.stack([bin_amplitude(zoom64, int(b)) for b in k.tolist()], 1)  # [B, n]
+        amp = torch.stack([bin_amplitude(zoom64, b) for b in range(self.num_bins)], 1)[:, bins]
         nyq, safe = spec.rate / 2, spec.rate / (2 * math.sqrt(2))
         gate = ((nyq - per_view.abs().amax(-1)) / (nyq - safe)).clamp(0, 1)
-        u = canvas_offsets(spec.rate, spec.margin, dtype=dtype, device=zoom.device)
-        fy, fx = per_view[..., 0].to(dtype), per_view[..., 1].to(dtype)
-        arg = (phase.to(dtype)[:, :, None, None] + fy[:, :, None, None] * u[:, None]
-               + fx[:, :, None, None] * u[None, :])
-        return torch.sin(2 * math.pi * arg) * (amp * gate).to(dtype)[:, :, None, None]
+        u = canvas_offsets(spec.rate, spec.margin, dtype=torch.float64, device=zoom.device)
+        # [B, S, n] (features fastest, as in a channels-last canvas), viewed as [B, n, S, 1]
+        # (rows) and [B, n, 1, S] (columns) for the broadcast products.
+        u = u[None, :, None]
+        rows = 2 * math.pi * (phase[:, None] + per_view[:, None, :, 0] * u)
+        cols = 2 * math.pi * per_view[:, None, :, 1] * u
+        scale = (amp * gate)[:, None]
+        sin_r, cos_r = ((scale * v).to(dtype).permute(0, 2, 1)[..., None]
+                        for v in (rows.sin(), rows.cos()))
+        sin_c, cos_c = (v.to(dtype).permute(0, 2, 1)[:, :, None] for v in (cols.sin(), cols.cos()))
+        if out is None:
+            return torch.addcmul(sin_r * cos_c, cos_r, sin_c)
+        torch.mul(sin_r, cos_c, out=out)
+        return out.addcmul_(cos_r, sin_c)
+
+    def _canvas_features(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """World frequencies ``[n, 2]``, phases ``[n]`` and bins of the features of canvas
+        ``index`` (cached per device)."""
+        key = (index, self.freqs.device, self.freqs.dtype)
+        if key not in self._cache:
+            sel = (self.layer == index).nonzero().flatten()
+            k = self.bins[sel]
+            world = self.freqs[sel] * torch.exp2(OCTAVES_PER_BIN * k.to(torch.float64))[:, None]
+            self._cache[key] = (world, self.phases[sel], k)
+        return self._cache[key]
 
 
 def feature_split(cfg: GeneratorConfig, specs: list[LayerSpec]) -> dict[int, float]:

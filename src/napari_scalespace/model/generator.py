@@ -54,6 +54,18 @@ class Generator(nn.Module):
             self._plans[extra] = (layer_specs(self.cfg, extra), transitions(self.cfg, extra))
         return self._plans[extra]
 
+    def view_bytes(self, extra: int = 0) -> int:
+        """A rough bound of the activation memory one view needs in a forward: three times
+        the largest up-sampled tensor of a filtered leaky ReLU (its input, itself and the
+        down-sampling pass's half-way result)."""
+        specs, plan = self.plan(extra)
+        itemsize = self.input_weight.element_size()
+        largest = 0
+        for layer, t in zip(self.layers, plan, strict=True):
+            side = specs[t.index - 1].size * t.up + max(t.padding)
+            largest = max(largest, layer.out_channels * side * side)
+        return 3 * largest * itemsize
+
     @property
     def impl(self) -> str:
         return self.layers[0].impl
@@ -92,13 +104,22 @@ class Generator(nn.Module):
             x = layer(x, w, t.padding, update_emas=update_emas)
             if not t.is_torgb and self.features.counts[t.index]:
                 with record_function("fourier_features"):
-                    f = self.features(specs[t.index], t.index, zoom, cy, cx, dtype=x.dtype)
-                    x = torch.cat([x, f.contiguous(memory_format=torch.channels_last)], 1)
+                    x = self._append_features(x, specs[t.index], t.index, zoom, cy, cx)
         if extra:
             R = self.cfg.resolution
             m = (x.shape[-1] - R) // 2
             x = x[:, :, m:m + R, m:m + R]
         return x * self.cfg.output_scale
+
+    def _append_features(self, x: torch.Tensor, spec, index: int, zoom, cy, cx) -> torch.Tensor:
+        """``cat([x, features], 1)`` channels-last, the features written in place into their
+        channels of the result (no separate feature tensor, no layout change)."""
+        C, n = x.shape[1], self.features.counts[index]
+        out = torch.empty(x.shape[0], C + n, *x.shape[2:], dtype=x.dtype, device=x.device,
+                          memory_format=torch.channels_last)
+        self.features(spec, index, zoom, cy, cx, dtype=x.dtype, out=out[:, C:])
+        out[:, :C].copy_(x)  # last: ``out`` takes x's autograd history only here
+        return out
 
     @torch.inference_mode()
     def render(self, views: list[View], seed: int | None = 0, z: torch.Tensor | None = None,

@@ -17,6 +17,8 @@ through autograd.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 
@@ -50,7 +52,7 @@ def fir_stage(
     gain: float,
 ) -> torch.Tensor:
     """upfirdn2d on a (preferably channels-last) tensor; ``up``/``down`` are ``(x, y)``."""
-    stage = FirStage(f, up, down, pad, flip_filter, gain)
+    stage = FirStage.planned(f, up, down, pad, flip_filter, gain)
     return stage(pad_channels_last(x, stage.input_pad))
 
 
@@ -63,8 +65,34 @@ class FirStage:
     and callers may fold that copy into work they do anyway (see ``filtered_lrelu``).
     """
 
+    _plans: dict[tuple, tuple[weakref.ref, FirStage]] = {}
+    MAX_PLANS = 512
+
+    @classmethod
+    def planned(cls, f, up, down, pad, flip_filter, gain) -> FirStage:
+        """The stage for these arguments, planned once per filter tensor and reused while the
+        tensor lives unchanged (the generator calls the same few stages on every forward:
+        planning, flipping and expanding kernels cost about as much as a small layer's
+        convolutions at batch 1). Filters that need gradients are planned afresh."""
+        if f.requires_grad or f.is_inference():  # (inference tensors have no version)
+            return cls(f, up, down, pad, flip_filter, gain)
+        key = (id(f), f._version, up, down, pad, flip_filter, gain)
+        hit = cls._plans.get(key)
+        if hit is not None and hit[0]() is f:
+            return hit[1]
+        if len(cls._plans) >= cls.MAX_PLANS:
+            cls._plans.clear()
+        with torch.inference_mode(False):  # a plan made while rendering also serves training
+            stage = cls(f, up, down, pad, flip_filter, gain)
+        for p in stage.passes:
+            p.cache_weights = True
+        cls._plans[key] = (weakref.ref(f), stage)
+        return stage
+
     def __init__(self, f, up, down, pad, flip_filter, gain):
         px0, px1, py0, py1 = pad
+        # ||f||_1 of the 2-D filter (a separable one applies f along both axes), without gain
+        self.l1_norm = float(f.detach().abs().sum()) ** (2 if f.ndim == 1 else 1)
         if f.ndim == 2:
             self.passes = [_AxisPass(f * gain, up, down, (py0, py1, px0, px1), flip_filter)]
             self.input_pad = self.passes[0].input_pad
@@ -100,6 +128,8 @@ class _AxisPass:
         y0, y1, x0, x1 = pad_yx
         self.down = (dy, dx)
         self.transposed = ux > 1 or uy > 1
+        self._weights: dict[tuple, torch.Tensor] = {}
+        self.cache_weights = False
         if not self.transposed:
             # y[o] = sum_t g[t] xpad[o*down + t], g the correlation kernel (flipped f).
             self.kernel = kernel if flip_filter else kernel.flip((0, 1))
@@ -121,15 +151,28 @@ class _AxisPass:
         self.stride, self.padding, self.output_padding = (uy, ux), (cy, cx), (oy, ox)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        C = x.shape[1]
-        kh, kw = self.kernel.shape
-        weight = self.kernel.reshape(1, 1, kh, kw).expand(C, 1, kh, kw).contiguous()
+        weight, C = self._weight(x), x.shape[1]
         if not self.transposed:
             return F.conv2d(x, weight, stride=self.down, padding=self.padding, groups=C)
         z = F.conv_transpose2d(x, weight, stride=self.stride, padding=self.padding,
                                output_padding=self.output_padding, groups=C)
         dy, dx = self.down
         return z[:, :, ::dy, ::dx] if dx > 1 or dy > 1 else z
+
+
+    def _weight(self, x: torch.Tensor) -> torch.Tensor:
+        """The depthwise weight ``[C, 1, kh, kw]`` (one per channel count and dtype)."""
+        C = x.shape[1]
+        key = (C, x.dtype, x.device)
+        weight = self._weights.get(key)
+        if weight is None:
+            kh, kw = self.kernel.shape
+            with torch.inference_mode(False):  # kept: must serve autograd too
+                weight = self.kernel.to(x.dtype).reshape(1, 1, kh, kw).expand(C, 1, kh, kw)
+                weight = weight.contiguous()
+            if self.cache_weights:
+                self._weights[key] = weight
+        return weight
 
 
 def _transposed_crop(left: int, right: int, up: int) -> tuple[int, int, int, int]:

@@ -129,13 +129,23 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
     - The clamp is skipped when a bound found on the input shows it cannot act; otherwise one
       ``aminmax`` pass tells whether it does.
     """
-    up_stage = FirStage(fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
+    if up == down == (1, 1) and _is_identity(fu) and _is_identity(fd):
+        # nothing to filter (the generator's ToRGB): a bias_act, then the padding, which
+        # commutes with it (lrelu(0) = 0)
+        y = bias_act(x, b, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="fast")
+        return pad_channels_last(y, pad)
+    up_stage = FirStage.planned(fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
     y = _bias_pad(x, b, up_stage.input_pad)
     limit = None if clamp is None or gain == 0 else clamp / abs(gain)
-    if limit is not None and _upsampled_bound(y, fu, up) * max(1.0, abs(slope)) <= limit:
+    bound = _upsampled_bound(y, up_stage.l1_norm, up) if limit is not None else 0.0
+    if limit is not None and bound * max(1.0, abs(slope)) <= limit:
         limit = None  # no value can reach the clamp: skip the pass that would look for one
     y = LeakyReLUClamp.apply(up_stage(y), slope, limit)
     return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
+
+
+def _is_identity(f: torch.Tensor) -> bool:
+    return f.numel() == 1 and float(f.reshape(())) == 1.0
 
 
 def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int, int]):
@@ -160,14 +170,15 @@ def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int,
     return out
 
 
-def _upsampled_bound(x: torch.Tensor, fu: torch.Tensor, up: tuple[int, int]) -> float:
+def _upsampled_bound(x: torch.Tensor, l1_norm: float, up: tuple[int, int]) -> float:
     """An upper bound of ``|upfirdn2d(x, fu, up, gain=up**2)|``: ``max|x|`` times the filter's
-    L1 norm (per axis for a separable filter) times the gain. Found on the small input, it
-    spares a pass over the up-sampled tensor whenever the clamp cannot act (the usual case).
+    L1 norm (``l1_norm``: of the 2-D filter, i.e. squared for a separable one) times the gain.
+    Found on the small input, it spares a pass over the up-sampled tensor whenever the clamp
+    cannot act (the usual case).
     """
     if not x.numel():
         return 0.0
-    norm = float(fu.abs().sum()) ** (2 if fu.ndim == 1 else 1)
+    norm = l1_norm
     lo, hi = torch.aminmax(flat_view(x.detach()))
     return max(-float(lo), float(hi)) * norm * up[0] * up[1]
 

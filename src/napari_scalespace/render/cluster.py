@@ -68,7 +68,7 @@ def _threads() -> None:
         torch.set_num_threads(n)
 
 
-def worker_renderer(run_dir: str, seed: int | None, device: str, max_batch: int):
+def worker_renderer(run_dir: str, seed: int | None, device: str, max_batch: int | None):
     """This process's renderer of ``run_dir`` (created, i.e. the checkpoint loaded, once)."""
     from .renderer import Renderer
 
@@ -92,7 +92,7 @@ def worker_source(image: str):
         return _cache[key]
 
 
-def _export_band(run_dir: str, seed: int | None, device: str, batch: int, out_zarr: str,
+def _export_band(run_dir: str, seed: int | None, device: str, batch: int | None, out_zarr: str,
                  grid, band: tuple[int, int, int]) -> int:
     import zarr
 
@@ -100,12 +100,12 @@ def _export_band(run_dir: str, seed: int | None, device: str, batch: int, out_za
 
     renderer = worker_renderer(run_dir, seed, device, batch)
     arr = zarr.open_array(str(Path(out_zarr) / str(band[0])), mode="r+")
-    return write_band(arr, grid, band, renderer.render_tiles, batch)
+    return write_band(arr, grid, band, renderer.render_tiles, renderer.max_batch)
 
 
 def distributed_learned_steps(client, run_dir: str | Path, out_zarr: str | Path,
                               octaves: int | None = None, seed: int | None = None,
-                              device: str = "cpu", batch: int = 16
+                              device: str = "cpu", batch: int | None = None
                               ) -> Iterator[tuple[int, int]]:
     """:func:`.export.learned_steps` with the bands rendered and written by the cluster's
     workers; yields ``(tiles written, total)`` as bands finish (in any order). Closing the
@@ -120,8 +120,8 @@ def distributed_learned_steps(client, run_dir: str | Path, out_zarr: str | Path,
     out = str(Path(out_zarr).resolve())
     create_pyramid(out, grid, local.channels, local.dtype, name="learned",
                    attrs={"kind": "learned", "seed": local.seed, "run": str(run_dir)})
+    units = bands(grid, local.max_batch)
     del local
-    units = bands(grid, batch)
     total = int(sum(np.prod(grid.n_tiles(level)) for level in range(grid.n_levels)))
     futures = [client.submit(_export_band, str(Path(run_dir).resolve()), seed, device, batch,
                              out, grid, band, pure=False) for band in units]

@@ -16,7 +16,7 @@ written with ome-zarr-py (``write_multiscales_metadata``, ``FormatV05``); the gr
 also hold ``"napari_scalespace"``: the grid (octaves, tile, extent) and the pyramid's origin.
 
 Streaming: a level is written one band of tile rows at a time (tiles rendered in batches of
-the renderer's ``max_batch``), so memory stays at one band of tiles whatever the level size;
+the renderer's measured or given size), so memory stays at one band of tiles whatever the level size;
 a tqdm bar counts tiles.
 """
 
@@ -246,7 +246,7 @@ def export_renderer(renderer: Renderer, out_zarr: str | Path, octaves: int | Non
 
 def export_learned(run_dir: str | Path, out_zarr: str | Path, octaves: int | None = None,
                    seed: int | None = None, progress: bool = True, device: str = "auto",
-                   max_batch: int = 16) -> Path:
+                   max_batch: int | None = None) -> Path:
     """Write the learned scale space of ``run_dir`` as an OME-Zarr pyramid (no tile cache:
     every tile is rendered once)."""
     renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=0, max_batch=max_batch)

@@ -94,12 +94,12 @@ class TileScheduler:
             self._cond.notify_all()
 
     def _next_batch(self) -> list[TileKey]:
-        """(lock held) Up to ``max_batch`` uncached keys of the most recently read level."""
+        """(lock held) Up to ``batch_size`` uncached keys of the most recently read level."""
         while self._wanted:
             level = max(self._wanted, key=lambda lv: self._wanted[lv][0])
             stamp, keys = self._wanted[level]
             todo = keys[~self.renderer.cached_mask(keys)]
-            n = self.renderer.max_batch
+            n = self.renderer.batch_size
             if len(todo) > n:
                 self._wanted[level] = (stamp, todo[n:])
             else:

@@ -10,13 +10,16 @@ single-channel runs.
 Concurrency (dask's threaded scheduler asks for one chunk = one tile per thread):
 
 - **Coalescing.** Requests go into a shared *pending* queue. One thread at a time is the
-  *leader*: it takes up to ``max_batch`` pending keys (after waiting ``gather_s`` for more to
+  *leader*: it takes up to :attr:`Renderer.batch_size` pending keys (after waiting ``gather_s`` for more to
   arrive when the batch is not full), renders them in one generator call, publishes the
   results and repeats until its own keys are done; it then hands leadership to any waiting
   thread. Threads whose keys are pending or being rendered by someone else just wait, so
   requests arriving while the generator runs are served by the next call, together.
 - **Cache.** An LRU of finished tiles keyed by ``(seed, zoom, a, b)``, bounded by ``cache_mb``
   (0 disables it). Cached arrays are read-only and shared: copy before writing.
+- **Batch size.** Measured by default (:class:`.batching.BatchSizer`: the leader times its
+  generator calls and doubles the batch while the time per tile falls), bounded by memory;
+  ``max_batch=N`` fixes it.
 - **Errors** in a generator call are raised in every thread waiting for one of its keys.
 
 ``Renderer.stats`` counts generator calls, rendered tiles and cache hits (:class:`RenderStats`).
@@ -38,6 +41,7 @@ import torch
 
 from ..geometry import PyramidGrid, View
 from ..model.generator import Generator
+from .batching import BatchSizer, batch_limit
 from .image import load, scene_latent, to_unit
 
 __all__ = ["RenderStats", "Renderer", "TileKey"]
@@ -77,6 +81,14 @@ class _Slot:
         return self.value is not None or self.error is not None
 
 
+def _memory_budget(device: torch.device) -> int:
+    """Bytes of activations a batch may take: 1 GiB on the CPU, a quarter of the free memory
+    of a GPU."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 4
+    return 1 << 30
+
+
 def _pick_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -86,9 +98,10 @@ def _pick_device(device: str | torch.device) -> torch.device:
 class Renderer:
     """Renders, batches and caches pyramid tiles of a run (see the module docstring).
 
-    ``Renderer(run_dir, device="auto", seed=None, cache_mb=256, max_batch=16)``; ``seed`` picks
-    the scale space of a multi-image run (``None``: the fixed latent of a single-image run, seed
-    0 otherwise). :meth:`from_generator` wraps a generator already in memory.
+    ``Renderer(run_dir, device="auto", seed=None, cache_mb=256, max_batch=None)``; ``seed``
+    picks the scale space of a multi-image run (``None``: the fixed latent of a single-image
+    run, seed 0 otherwise); ``max_batch`` fixes the tiles per generator call (``None``: measured,
+    see the module docstring). :meth:`from_generator` wraps a generator already in memory.
     """
 
     def __init__(
@@ -97,7 +110,7 @@ class Renderer:
         device: str = "auto",
         seed: int | None = None,
         cache_mb: float = 256,
-        max_batch: int = 16,
+        max_batch: int | None = None,
         gather_s: float = 0.002,
     ) -> None:
         G, info = load(run_dir, str(_pick_device(device)))
@@ -111,7 +124,7 @@ class Renderer:
         info: dict | None = None,
         seed: int | None = None,
         cache_mb: float = 256,
-        max_batch: int = 16,
+        max_batch: int | None = None,
         gather_s: float = 0.002,
     ) -> Renderer:
         """A renderer of ``G`` (used as is: its device, eval mode) with source ``info``."""
@@ -122,17 +135,23 @@ class Renderer:
         return self
 
     def _setup(self, G: Generator, info: dict, seed: int | None, cache_mb: float,
-               max_batch: int, gather_s: float) -> None:
+               max_batch: int | None, gather_s: float) -> None:
         if not cache_mb >= 0:
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb!r}")
-        if operator.index(max_batch) < 1:
-            raise ValueError(f"max_batch must be >= 1, got {max_batch!r}")
+        if max_batch is not None and operator.index(max_batch) < 1:
+            raise ValueError(f"max_batch must be >= 1 or None (measured), got {max_batch!r}")
         if not gather_s >= 0:
             raise ValueError(f"gather_s must be >= 0, got {gather_s!r}")
         self.G = G
         self.info = info
         self.device = G.input_weight.device
-        self.max_batch = int(max_batch)
+        if max_batch is None:
+            limit = batch_limit(G.view_bytes(G.cfg.tile_margin), _memory_budget(self.device))
+            self.sizer = BatchSizer(limit=limit)
+        else:
+            self.sizer = BatchSizer(fixed=int(max_batch))
+        self.max_batch = self.sizer.fixed or self.sizer.limit
+        """The most tiles one generator call may take (fixed, or the measured size's bound)."""
         self.gather_s = float(gather_s)
         self.cache_bytes = int(cache_mb * 2**20)
         cfg = G.cfg
@@ -246,17 +265,27 @@ class Renderer:
                     out.append(hit)
         return out
 
+    @property
+    def batch_size(self) -> int:
+        """Tiles per generator call now (measured unless ``max_batch`` was given)."""
+        return self.sizer.size
+
     @torch.inference_mode()
-    def render_views(self, views: Sequence[View]) -> np.ndarray:
+    def render_views(self, views: Sequence[View], batch: int | None = None) -> np.ndarray:
         """Any views (not only tiles) of the current scale space as float32 ``[N, C, R, R]``
-        in [0, 1], in generator calls of at most ``max_batch`` views; nothing is cached."""
+        in [0, 1], in generator calls of ``batch`` views (default :attr:`batch_size`);
+        nothing is cached."""
         out = np.empty((len(views), self.channels, self.tile_size, self.tile_size), np.float32)
         with self._cond:
             z = self._z
-        for i in range(0, len(views), self.max_batch):
-            part = list(views[i: i + self.max_batch])
+        i = 0
+        while i < len(views):
+            part = list(views[i: i + (batch or self.batch_size)])
+            t0 = time.perf_counter()
             img = self.G.render(part, z=z, extra=self.G.cfg.tile_margin)
             out[i: i + len(part)] = to_unit(img.float()).cpu().numpy()
+            self.sizer.record(len(part), time.perf_counter() - t0)
+            i += len(part)
         return out
 
     def tile(self, zoom: int, a: int, b: int) -> np.ndarray:
@@ -266,7 +295,7 @@ class Renderer:
 
     def render_tiles(self, keys: Iterable[TileKey]) -> dict[TileKey, np.ndarray]:
         """``{key: tile}`` for tile keys ``(zoom, a, b)``; cached, batched with concurrent
-        requests from other threads, at most ``max_batch`` tiles per generator call."""
+        requests from other threads, at most :attr:`batch_size` tiles per generator call."""
         keys = [tuple(operator.index(v) for v in k) for k in keys]
         for k in keys:  # validate before queueing anything
             self.view(k)
@@ -311,15 +340,16 @@ class Renderer:
         """As the leader (lock held on entry and exit): render pending batches until the
         caller's slots are done."""
         while not all(s.done for s in mine.values()) and self._pending:
-            if self.gather_s and len(self._pending) < self.max_batch:
+            size = self.sizer.size
+            if self.gather_s and len(self._pending) < size:
                 deadline = time.monotonic() + self.gather_s
-                while len(self._pending) < self.max_batch:
+                while len(self._pending) < size:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
             batch = []
-            while self._pending and len(batch) < self.max_batch:
+            while self._pending and len(batch) < size:
                 ck, slot = self._pending.popitem(last=False)
                 self._inflight[ck] = slot
                 batch.append((ck, slot))
@@ -327,7 +357,9 @@ class Renderer:
             self._cond.release()
             try:
                 try:
+                    t0 = time.perf_counter()
                     tiles = self._render([ck for ck, _ in batch], z)
+                    self.sizer.record(len(batch), time.perf_counter() - t0)
                     error = None
                 except Exception as exc:  # delivered to every waiter of the batch
                     tiles, error = None, exc
