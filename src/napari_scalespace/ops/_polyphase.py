@@ -18,6 +18,7 @@ through autograd.
 from __future__ import annotations
 
 import weakref
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +66,7 @@ class FirStage:
     and callers may fold that copy into work they do anyway (see ``filtered_lrelu``).
     """
 
-    _plans: dict[tuple, tuple[weakref.ref, FirStage]] = {}
+    _plans: ClassVar[dict[tuple, tuple[weakref.ref, FirStage]]] = {}
     MAX_PLANS = 512
 
     @classmethod

@@ -11,8 +11,9 @@ machine's load, so :class:`BatchSizer` finds it from the renderer's own generato
   ``gain`` (5 %), up to ``limit`` (bounded by memory, :func:`batch_limit`);
 - the first call at each size is a warm-up (oneDNN plans its kernels for new shapes) and is not
   counted; each size is then judged by the best of ``probes`` full calls;
-- it settles on the smallest size within ``gain`` of the lowest time per tile, and starts measuring again from 1
-  after ``recheck`` further calls, so a change of load or allocator is followed.
+- it settles on the smallest size within ``gain`` of the lowest time per tile, and starts
+  measuring again from 1 after ``recheck`` further calls, so a change of load or allocator
+  is followed.
 
 Only calls that used the size asked for count (a leader may find fewer tiles pending); when
 ``stall`` calls in a row bring fewer tiles than the size being tried, the requests are too

@@ -16,8 +16,8 @@ written with ome-zarr-py (``write_multiscales_metadata``, ``FormatV05``); the gr
 also hold ``"napari_scalespace"``: the grid (octaves, tile, extent) and the pyramid's origin.
 
 Streaming: a level is written one band of tile rows at a time (tiles rendered in batches of
-the renderer's measured or given size), so memory stays at one band of tiles whatever the level size;
-a tqdm bar counts tiles.
+the renderer's measured or given size), so memory stays at one band of tiles whatever the
+level size; a tqdm bar counts tiles.
 """
 
 from __future__ import annotations
