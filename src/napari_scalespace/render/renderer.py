@@ -12,9 +12,10 @@ Concurrency (dask's threaded scheduler asks for one chunk = one tile per thread)
 - **Coalescing.** Requests go into a shared *pending* queue. One thread at a time is the
   *leader*: it takes up to :attr:`Renderer.batch_size` pending keys (after waiting
   ``gather_s`` for more to arrive when the batch is not full), renders them in one generator
-  call, publishes the results and repeats until its own keys are done; it then hands leadership to any waiting
-  thread. Threads whose keys are pending or being rendered by someone else just wait, so
-  requests arriving while the generator runs are served by the next call, together.
+  call, publishes the results and repeats until its own keys are done; it then hands
+  leadership to any waiting thread. Threads whose keys are pending or being rendered by
+  someone else just wait, so requests arriving while the generator runs are served by the
+  next call, together.
 - **Cache.** An LRU of finished tiles keyed by ``(seed, zoom, a, b)``, bounded by ``cache_mb``
   (0 disables it). Cached arrays are read-only and shared: copy before writing.
 - **Batch size.** Measured by default (:class:`.batching.BatchSizer`: the leader times its
