@@ -3,6 +3,7 @@
     python benchmarks/bench_generator.py                       # tiny, small; batch 1 and 16
     python benchmarks/bench_generator.py --presets small paper6 --batches 1
     python benchmarks/bench_generator.py --once                # only this process's allocator
+    python benchmarks/bench_generator.py --train --presets tiny small   # training images/s
 
 Candidates, side by side in one process (interleaved rounds, medians), rendering tiles as the
 renderer does (``extra = tile_margin``, ``torch.inference_mode``, random weights):
@@ -15,12 +16,21 @@ Prints per preset and batch: ms per view, views per second, the ratio, and the s
 fast forward's time per stage (``torch.profiler`` over the labels ``mapping``,
 ``fourier_features``, ``modulated_conv``, ``filtered_lrelu``). Then the same in a child process
 with the mmap-free allocator (``MALLOC_MMAP_MAX_=0``). Figures go to docs/benchmarks.md.
+
+``--train`` times whole training steps instead (a discriminator update with its lazy R1, a
+generator update with the scale-consistency pass), generator *and* discriminator on the
+published formulation against both on the fast path: two trainers with the same seed run on
+the bundled H&E sample, one step each in turn, so both do the same sequence of work (one R1
+interval of steps after two warm-up steps); images/s counts real + generated images per step's
+batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,17 +100,66 @@ def run(presets: list[str], batches: list[int], rounds: int) -> None:
               + " |")
 
 
+def set_impl(module: torch.nn.Module, impl: str, conv_form: str) -> None:
+    """Put every layer of a generator or discriminator on ``impl`` ops (and the generator's
+    modulated convolutions in ``conv_form``)."""
+    for m in module.modules():
+        if isinstance(m.__dict__.get("impl"), str):  # layers (not the Generator's property)
+            m.impl = impl
+        if hasattr(m, "conv_form"):
+            m.conv_form = conv_form
+
+
+def train_rate(presets: list[str], steps: int | None = None) -> None:
+    from napari_scalespace.data import open_source
+    from napari_scalespace.data.samples import sample_path
+    from napari_scalespace.model.config import get_preset
+    from napari_scalespace.train.trainer import Trainer
+
+    print(f"\n### {machine_line()}\n")
+    print("| preset | batch | steps | published s/step | fast s/step | ratio | fast images/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    source = open_source(sample_path("he"))
+    for name in presets:
+        preset = get_preset(name)
+        n = steps or preset.train.r1_interval
+        with tempfile.TemporaryDirectory() as tmp:
+            trainers = {}
+            for label, impl, form in (("published", "ref", "grouped"), ("fast", "fast", "auto")):
+                tr = Trainer(f"{tmp}/{label}", [source], preset, seed=0, device="cpu")
+                for module in (tr.G, tr.D, tr.G_ema):
+                    set_impl(module, impl, form)
+                trainers[label] = tr
+            spent = dict.fromkeys(trainers, 0.0)
+            for i in range(2 + n):
+                for label, tr in trainers.items():
+                    t0 = time.perf_counter()
+                    tr.step()
+                    if i >= 2:
+                        spent[label] += time.perf_counter() - t0
+        pub, fast = spent["published"] / n, spent["fast"] / n
+        b = preset.train.batch
+        print(f"| {name} | {b} | {n} | {pub:.2f} | {fast:.2f} | {pub / fast:.2f}x | "
+              f"{b / fast:.1f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=["tiny", "small"])
     p.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--once", action="store_true", help="only this process's allocator")
+    p.add_argument("--train", action="store_true", help="time training steps instead")
+    p.add_argument("--steps", type=int, help="timed training steps (default: r1_interval)")
     args = p.parse_args(argv)
-    run(args.presets, args.batches, args.rounds)
+    if args.train:
+        train_rate(args.presets, args.steps)
+    else:
+        run(args.presets, args.batches, args.rounds)
     if not args.once:
         extra = ["--presets", *args.presets, "--batches", *map(str, args.batches), "--rounds",
-                 str(args.rounds)]
+                 str(args.rounds)] + (["--train"] if args.train else []) + (
+                 ["--steps", str(args.steps)] if args.steps else [])
         return rerun_mmap_free([__file__, "--once", *extra])
     return 0
 

@@ -278,3 +278,31 @@ def test_auto_on_cuda_without_triton_warns_once_and_uses_ref(recwarn, monkeypatc
     monkeypatch.setattr(dispatch, "_triton_error", [None])
     assert dispatch.resolve("auto", FakeCuda(), "upfirdn2d") == "triton"
     assert dispatch.resolve("auto", FakeCuda(), "an_op") == "ref"
+
+
+def test_planned_stages_follow_their_filter_and_serve_autograd():
+    """The fast path plans a stage once per filter tensor: an in-place change of the filter
+    is seen, a plan made while rendering (inference mode) also serves training, and filters
+    made in inference mode (no version counter) still work."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 12, 12)
+    f = lowpass_filter(8, cutoff=0.5, width=0.5, fs=4.0)
+    args = dict(up=2, down=2, padding=3)
+    with torch.inference_mode():
+        before = filtered_lrelu(x, f, f, impl="fast", **args)
+    torch.testing.assert_close(before, filtered_lrelu(x, f, f, impl="ref", **args))
+    with torch.no_grad():
+        f.mul_(0.5)  # same tensor, new values
+    after = filtered_lrelu(x, f, f, impl="fast", **args)
+    torch.testing.assert_close(after, filtered_lrelu(x, f, f, impl="ref", **args))
+    assert not torch.allclose(after, before)
+    xg = x.double().requires_grad_()
+    fd = f.double()
+    with torch.inference_mode():
+        filtered_lrelu(xg.detach(), fd, fd, impl="fast", **args)  # planned in inference mode
+    assert torch.autograd.gradcheck(
+        lambda v: filtered_lrelu(v, fd, fd, impl="fast", **args), (xg[:, :1, :8, :8],))
+    with torch.inference_mode():
+        g = lowpass_filter(8, cutoff=0.5, width=0.5, fs=4.0) * 1.0  # an inference tensor
+        torch.testing.assert_close(filtered_lrelu(x, g, g, impl="fast", **args),
+                                   filtered_lrelu(x, g, g, impl="ref", **args))

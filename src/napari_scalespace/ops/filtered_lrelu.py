@@ -140,7 +140,11 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
     bound = _upsampled_bound(y, up_stage.l1_norm, up) if limit is not None else 0.0
     if limit is not None and bound * max(1.0, abs(slope)) <= limit:
         limit = None  # no value can reach the clamp: skip the pass that would look for one
-    y = LeakyReLUClamp.apply(up_stage(y), slope, limit)
+    y = up_stage(y)
+    if torch.is_grad_enabled() and y.requires_grad:
+        y = LeakyReLUClamp.apply(y, slope, limit)
+    else:  # no autograd: the same in-place work without the Function's bookkeeping
+        LeakyReLUClamp.inplace(y, slope, limit)
     return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
 
 
@@ -160,8 +164,13 @@ def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int,
     N, C, H, W = x.shape
     out = torch.empty((N, C, H + y0 + y1, W + x0 + x1), dtype=x.dtype, device=x.device,
                       memory_format=CHANNELS_LAST)
-    if any(pad):
-        out.zero_()
+    # zero the border only (the inside is written next)
+    Ho, Wo = out.shape[2:]
+    mid = slice(y0, Ho - y1)
+    for rows, cols in ((slice(0, y0), slice(0, Wo)), (slice(Ho - y1, Ho), slice(0, Wo)),
+                       (mid, slice(0, x0)), (mid, slice(Wo - x1, Wo))):
+        if rows.start != rows.stop and cols.start != cols.stop:
+            out[:, :, rows, cols] = 0
     inner = out[:, :, y0 : y0 + H, x0 : x0 + W]
     if b is None:
         inner.copy_(x)
@@ -202,17 +211,22 @@ class LeakyReLUClamp(torch.autograd.Function):
             ctx.save_for_backward(x)
             ctx.slope, ctx.limit, ctx.from_output = slope, limit, False
             return y
-        F.leaky_relu_(x, slope)
-        ctx.clamped = False
-        if limit is not None and x.numel():
-            lo, hi = torch.aminmax(flat_view(x.detach()))
-            if hi > limit or lo < -limit:
-                x.clamp_(-limit, limit)
-                ctx.clamped = True
+        ctx.clamped = LeakyReLUClamp.inplace(x, slope, limit)
         ctx.mark_dirty(x)
         ctx.save_for_backward(x)
         ctx.slope, ctx.limit, ctx.from_output = slope, limit, True
         return x
+
+    @staticmethod
+    def inplace(x: torch.Tensor, slope: float, limit: float | None) -> bool:
+        """``x = clamp(lrelu(x), limit)`` in place (slope > 0); whether the clamp acted."""
+        F.leaky_relu_(x, slope)
+        if limit is not None and x.numel():
+            lo, hi = torch.aminmax(flat_view(x.detach()))
+            if hi > limit or lo < -limit:
+                x.clamp_(-limit, limit)
+                return True
+        return False
 
     @staticmethod
     @torch.autograd.function.once_differentiable
