@@ -4,6 +4,7 @@
     python benchmarks/bench_generator.py --presets small paper6 --batches 1
     python benchmarks/bench_generator.py --once                # only this process's allocator
     python benchmarks/bench_generator.py --train --presets tiny small   # training images/s
+    python benchmarks/bench_generator.py --compile --presets small --batches 1   # torch.compile
 
 Candidates, side by side in one process (interleaved rounds, medians), rendering tiles as the
 renderer does (``extra = tile_margin``, ``torch.inference_mode``, random weights):
@@ -23,6 +24,10 @@ published formulation against both on the fast path: two trainers with the same 
 the bundled H&E sample, one step each in turn, so both do the same sequence of work (one R1
 interval of steps after two warm-up steps); images/s counts real + generated images per step's
 batch.
+
+``--compile`` times ``torch.compile(G)`` (inductor) against the eager fast path: the compile
+time (first call) and the steady per-view time. Under compilation the ops take a traceable
+form (no data-dependent clamp skip, no ``out=`` writes), see ``ops/filtered_lrelu.py``.
 """
 
 from __future__ import annotations
@@ -143,6 +148,35 @@ def train_rate(presets: list[str], steps: int | None = None) -> None:
               f"{b / fast:.1f} |", flush=True)
 
 
+def compile_rate(presets: list[str], batches: list[int], rounds: int) -> None:
+    print(f"\n### {machine_line()}\n")
+    print("| preset | batch | compile s | eager fast ms/view | compiled ms/view | ratio | "
+          "max abs diff |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in presets:
+        for batch in batches:
+            torch._dynamo.reset()
+            torch.manual_seed(0)
+            G = Generator(get_preset(name).generator).eval()
+            G.set_impl("fast")
+            compiled = torch.compile(G)
+            vs = views(batch)
+            z = latent(G.cfg.z_dim, 0).reshape(1, -1).expand(batch, -1)
+            args = [torch.tensor([getattr(v, k) for v in vs]) for k in ("zoom", "cy", "cx")]
+            extra = G.cfg.tile_margin
+            with torch.inference_mode():
+                t0 = time.perf_counter()
+                first = compiled(z, *args, extra=extra)
+                compile_s = time.perf_counter() - t0
+                diff = float((first - G(z, *args, extra=extra)).abs().max())
+                t = time_side_by_side({"eager": lambda: G(z, *args, extra=extra),
+                                       "compiled": lambda: compiled(z, *args, extra=extra)},
+                                      rounds)
+            e, c = t["eager"] / batch * 1e3, t["compiled"] / batch * 1e3
+            print(f"| {name} | {batch} | {compile_s:.0f} | {e:.1f} | {c:.1f} | {e / c:.2f}x | "
+                  f"{diff:.1e} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=["tiny", "small"])
@@ -150,15 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--once", action="store_true", help="only this process's allocator")
     p.add_argument("--train", action="store_true", help="time training steps instead")
+    p.add_argument("--compile", action="store_true", help="time torch.compile instead")
     p.add_argument("--steps", type=int, help="timed training steps (default: r1_interval)")
     args = p.parse_args(argv)
     if args.train:
         train_rate(args.presets, args.steps)
+    elif args.compile:
+        compile_rate(args.presets, args.batches, args.rounds)
     else:
         run(args.presets, args.batches, args.rounds)
     if not args.once:
         extra = ["--presets", *args.presets, "--batches", *map(str, args.batches), "--rounds",
                  str(args.rounds)] + (["--train"] if args.train else []) + (
+                 ["--compile"] if args.compile else []) + (
                  ["--steps", str(args.steps)] if args.steps else [])
         return rerun_mmap_free([__file__, "--once", *extra])
     return 0

@@ -128,3 +128,24 @@ def test_the_published_grouped_convolution_renders_the_same_batch(tiny_generator
 
         modulated_conv2d(torch.zeros(1, 2, 3, 3), torch.zeros(2, 2, 1, 1), torch.ones(1, 2),
                          form="other")
+
+
+def test_the_fast_generator_traces_into_one_graph(tiny_generator):
+    """``torch.compile`` sees the whole forward as one graph: under tracing the fast ops take
+    their branch-free form (no data-dependent clamp skip, no ``out=`` writes, no ``nonzero``)
+    and the traced function computes what eager does. (Compiling with inductor takes about a
+    minute on two cores and gained 0.9-1.2x, docs/benchmarks.md, so it is not run here.)"""
+    G = tiny_generator
+    G.set_impl("fast")
+    z = torch.randn(2, G.cfg.z_dim, generator=torch.Generator().manual_seed(3))
+    args = (torch.tensor([1.0, 2.5]), torch.tensor([0.3, 0.4]), torch.tensor([0.5, 0.6]))
+    try:
+        with torch.inference_mode():
+            explained = torch._dynamo.explain(G)(z, *args, extra=8)
+            traced = torch.compile(G, backend="eager")(z, *args, extra=8)
+            eager = G(z, *args, extra=8)
+    finally:
+        G.set_impl("auto")
+        torch._dynamo.reset()
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)

@@ -72,6 +72,8 @@ class FourierFeatures(nn.Module):
         self.register_buffer("bins", bins)
         self.register_buffer("layer", layer)
         self.counts = [int((layer == i).sum()) for i in range(len(specs))]
+        # feature indices of each canvas, as plain lists (no data-dependent op when traced)
+        self._indices = [(layer == i).nonzero().flatten().tolist() for i in range(len(specs))]
         self._cache: dict[tuple, tuple] = {}
 
     def forward(
@@ -119,12 +121,15 @@ class FourierFeatures(nn.Module):
         """World frequencies ``[n, 2]``, phases ``[n]`` and bins of the features of canvas
         ``index`` (cached per device)."""
         key = (index, self.freqs.device, self.freqs.dtype)
-        if key not in self._cache:
-            sel = (self.layer == index).nonzero().flatten()
+        hit = None if torch.compiler.is_compiling() else self._cache.get(key)
+        if hit is None:
+            sel = self._indices[index]
             k = self.bins[sel]
             world = self.freqs[sel] * torch.exp2(OCTAVES_PER_BIN * k.to(torch.float64))[:, None]
-            self._cache[key] = (world, self.phases[sel], k)
-        return self._cache[key]
+            hit = (world, self.phases[sel], k)
+            if not torch.compiler.is_compiling():
+                self._cache[key] = hit
+        return hit
 
 
 def feature_split(cfg: GeneratorConfig, specs: list[LayerSpec]) -> dict[int, float]:

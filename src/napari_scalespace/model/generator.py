@@ -115,6 +115,9 @@ class Generator(nn.Module):
         """``cat([x, features], 1)`` channels-last, the features written in place into their
         channels of the result (no separate feature tensor, no layout change)."""
         C, n = x.shape[1], self.features.counts[index]
+        if torch.compiler.is_compiling():  # traceable form
+            f = self.features(spec, index, zoom, cy, cx, dtype=x.dtype)
+            return torch.cat([x, f], 1).contiguous(memory_format=torch.channels_last)
         out = torch.empty(x.shape[0], C + n, *x.shape[2:], dtype=x.dtype, device=x.device,
                           memory_format=torch.channels_last)
         self.features(spec, index, zoom, cy, cx, dtype=x.dtype, out=out[:, C:])

@@ -75,8 +75,8 @@ class FirStage:
         tensor lives unchanged (the generator calls the same few stages on every forward:
         planning, flipping and expanding kernels cost about as much as a small layer's
         convolutions at batch 1). Filters that need gradients are planned afresh."""
-        if f.requires_grad or f.is_inference():  # (inference tensors have no version)
-            return cls(f, up, down, pad, flip_filter, gain)
+        if torch.compiler.is_compiling() or f.requires_grad or f.is_inference():
+            return cls(f, up, down, pad, flip_filter, gain)  # (inference tensors: no version)
         key = (id(f), f._version, up, down, pad, flip_filter, gain)
         hit = cls._plans.get(key)
         if hit is not None and hit[0]() is f:
@@ -92,8 +92,8 @@ class FirStage:
 
     def __init__(self, f, up, down, pad, flip_filter, gain):
         px0, px1, py0, py1 = pad
-        # ||f||_1 of the 2-D filter (a separable one applies f along both axes), without gain
-        self.l1_norm = float(f.detach().abs().sum()) ** (2 if f.ndim == 1 else 1)
+        self._filter = f.detach()
+        self._l1_norm: float | None = None
         if f.ndim == 2:
             self.passes = [_AxisPass(f * gain, up, down, (py0, py1, px0, px1), flip_filter)]
             self.input_pad = self.passes[0].input_pad
@@ -104,6 +104,15 @@ class FirStage:
                        flip_filter)
         self.passes = [px, py]
         self.input_pad = (*px.input_pad[:2], *py.input_pad[2:])
+
+    @property
+    def l1_norm(self) -> float:
+        """``||f||_1`` of the 2-D filter (a separable one applies f along both axes), without
+        the gain; found once per plan."""
+        if self._l1_norm is None:
+            f = self._filter
+            self._l1_norm = float(f.abs().sum()) ** (2 if f.ndim == 1 else 1)
+        return self._l1_norm
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         for p in self.passes:

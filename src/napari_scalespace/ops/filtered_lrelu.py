@@ -135,8 +135,13 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
         y = bias_act(x, b, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="fast")
         return pad_channels_last(y, pad)
     up_stage = FirStage.planned(fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
-    y = _bias_pad(x, b, up_stage.input_pad)
     limit = None if clamp is None or gain == 0 else clamp / abs(gain)
+    if torch.compiler.is_compiling():  # traceable: no data-dependent branch, no out= writes
+        y = to_channels_last(x) if b is None else to_channels_last(x) + b.reshape(1, -1, 1, 1)
+        y = F.leaky_relu(up_stage(pad_channels_last(y, up_stage.input_pad)), slope)
+        y = y if limit is None else y.clamp(-limit, limit)
+        return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
+    y = _bias_pad(x, b, up_stage.input_pad)
     bound = _upsampled_bound(y, up_stage.l1_norm, up) if limit is not None else 0.0
     if limit is not None and bound * max(1.0, abs(slope)) <= limit:
         limit = None  # no value can reach the clamp: skip the pass that would look for one
@@ -149,6 +154,8 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
 
 
 def _is_identity(f: torch.Tensor) -> bool:
+    if torch.compiler.is_compiling():  # (reading the value would break the graph)
+        return False
     return f.numel() == 1 and float(f.reshape(())) == 1.0
 
 
