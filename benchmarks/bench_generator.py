@@ -169,9 +169,10 @@ def compile_rate(presets: list[str], batches: list[int], rounds: int) -> None:
                 first = compiled(z, *args, extra=extra)
                 compile_s = time.perf_counter() - t0
                 diff = float((first - G(z, *args, extra=extra)).abs().max())
-                t = time_side_by_side({"eager": lambda: G(z, *args, extra=extra),
-                                       "compiled": lambda: compiled(z, *args, extra=extra)},
-                                      rounds)
+                def call(fn, z=z, args=args, extra=extra):
+                    return lambda: fn(z, *args, extra=extra)
+
+                t = time_side_by_side({"eager": call(G), "compiled": call(compiled)}, rounds)
             e, c = t["eager"] / batch * 1e3, t["compiled"] / batch * 1e3
             print(f"| {name} | {batch} | {compile_s:.0f} | {e:.1f} | {c:.1f} | {e / c:.2f}x | "
                   f"{diff:.1e} |", flush=True)
