@@ -7,8 +7,11 @@ allocator, every temporary over 32 MiB is a fresh ``mmap`` that page-faults on e
 (docs/benchmarks.md). The best size depends on the model, the device, the allocator and the
 machine's load, so :class:`BatchSizer` finds it from the renderer's own generator calls:
 
-- it starts at 1 tile per call and doubles the size while the time per tile falls by at least
-  ``gain`` (5 %), up to ``limit`` (bounded by memory, :func:`batch_limit`);
+- it starts at 1 tile per call and doubles the size until one is more than ``worse`` (10 %)
+  slower per tile than the best so far, or ``limit`` is reached (bounded by memory,
+  :func:`batch_limit`); the curve is not monotone (a ``small`` generator: 1 and 2 tiles per
+  call within 3 % of each other, 16 1.4x faster), so a size that does not help yet does not
+  end the search;
 - the first call at each size is a warm-up (oneDNN plans its kernels for new shapes) and is not
   counted; each size is then judged by the best of ``probes`` full calls;
 - it settles on the smallest size within ``gain`` of the lowest time per tile, and starts
@@ -32,7 +35,8 @@ class BatchSizer:
     """Picks tiles per generator call from timed calls (see the module docstring)."""
 
     def __init__(self, fixed: int | None = None, limit: int = 32, probes: int = 2,
-                 gain: float = 0.05, recheck: int = 500, stall: int = 4) -> None:
+                 gain: float = 0.05, worse: float = 0.10, recheck: int = 500,
+                 stall: int = 4) -> None:
         if fixed is not None and fixed < 1:
             raise ValueError(f"the batch size must be >= 1, got {fixed!r}")
         if limit < 1:
@@ -40,7 +44,7 @@ class BatchSizer:
         self.fixed = fixed
         self.limit = int(limit)
         self.probes, self.gain, self.recheck = int(probes), float(gain), int(recheck)
-        self.stall = int(stall)
+        self.stall, self.worse = int(stall), float(worse)
         self._short = 0  # calls in a row with fewer tiles than the size being tried
         self._lock = threading.Lock()
         self._best: dict[int, float] = {}  # size -> best seconds per tile
@@ -96,9 +100,8 @@ class BatchSizer:
         self._trying, self._settled, self._since, self._short = 1, None, 0, 0
 
     def _advance(self, n: int) -> None:
-        half = n // 2
-        improved = half not in self._best or self._best[n] < (1 - self.gain) * self._best[half]
-        if improved and 2 * n <= self.limit:
+        fastest = min(self._best.values())
+        if self._best[n] <= (1 + self.worse) * fastest and 2 * n <= self.limit:
             self._trying = 2 * n
             return
         self._settled = self._choice()
