@@ -22,8 +22,8 @@ with the mmap-free allocator (``MALLOC_MMAP_MAX_=0``). Figures go to docs/benchm
 generator update with the scale-consistency pass), generator *and* discriminator on the
 published formulation against both on the fast path: two trainers with the same seed run on
 the bundled H&E sample, one step each in turn, so both do the same sequence of work (one R1
-interval of steps after two warm-up steps); images/s counts real + generated images per step's
-batch.
+interval of steps after two warm-up steps); images/s is the batch (real images trained on)
+over the time per step, like the trainer's ``img/s``.
 
 ``--compile`` times ``torch.compile(G)`` (inductor) against the eager fast path: the compile
 time (first call) and the steady per-view time. Under compilation the ops take a traceable

@@ -149,3 +149,33 @@ def test_the_fast_generator_traces_into_one_graph(tiny_generator):
         torch._dynamo.reset()
     assert explained.graph_break_count == 0 and explained.graph_count == 1
     torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_rendering_reuses_the_prepared_modulation_until_the_weights_change(tiny_generator):
+    """Without autograd a layer keeps its modulation (styles, demodulation, folded weights)
+    for the last ``w`` and reuses it for the next tiles of the same scene; an in-place change
+    of the weights (an EMA update) or another ``w`` prepares it again."""
+    G = tiny_generator
+    layer = G.layers[1]
+    a = render(G, 1.0, 0.4, 0.5)
+    prepared = layer._prepared[2]
+    torch.testing.assert_close(render(G, 1.0, 0.4, 0.5), a, rtol=0, atol=0)
+    assert layer._prepared[2] is prepared
+    saved = layer.weight.detach().clone()
+    with torch.no_grad():  # (a scale alone would be demodulated away)
+        layer.weight.add_(torch.randn(saved.shape, generator=torch.Generator().manual_seed(1)))
+    try:
+        changed = render(G, 1.0, 0.4, 0.5)
+        assert layer._prepared[2] is not prepared
+        z = torch.randn(1, G.cfg.z_dim, generator=torch.Generator().manual_seed(5))  # render's
+        with torch.enable_grad():  # autograd on: nothing is reused
+            fresh = G(z, 1.0, 0.4, 0.5)[0].detach().double()
+    finally:
+        with torch.no_grad():
+            layer.weight.copy_(saved)
+    torch.testing.assert_close(changed, fresh, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(changed, a, atol=1e-4)
+    other = torch.randn(1, G.cfg.z_dim, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        G(other, 1.0, 0.4, 0.5)
+    assert layer._prepared[2] is not prepared
