@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from napari_scalespace._widgets._napari_compat import viewer_camera
+from napari_scalespace.render.batching import BatchSizer
 from test_render_renderer import tiny_run
 
 
@@ -60,6 +61,9 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     levels, kwargs, _ = scale_space_layer(run_dir, octaves=6, device="cpu",
                                           progressive=progressive)
     renderer = kwargs["metadata"]["renderer"]
+    # a fixed batch, so that coalescing shows in the call counts (the measured size starts at
+    # one tile per call and grows: tests/test_render_batching.py)
+    renderer.sizer = BatchSizer(fixed=16)
     on_ui_thread = []
     real = renderer._render
 
