@@ -13,14 +13,13 @@ import math
 
 import torch
 from torch import nn
-from torch.profiler import record_function
 
 from ..geometry import View
 from .config import GeneratorConfig
 from .fourier import FourierFeatures
 from .mapping import MappingNetwork
 from .schedule import layer_specs, transitions
-from .synthesis import SynthesisLayer
+from .synthesis import SynthesisLayer, stage
 
 
 class Generator(nn.Module):
@@ -94,16 +93,16 @@ class Generator(nn.Module):
         specs, plan = self.plan(int(extra))
         zoom, cy, cx = (torch.as_tensor(v, dtype=torch.float32, device=z.device).reshape(-1)
                         .expand(B) for v in (zoom, cy, cx))
-        with record_function("mapping"):  # stage labels for torch.profiler
+        with stage("mapping"):  # stage labels for torch.profiler
             w = self.mapping(z, psi=psi, update_w_avg=update_emas)
-        with record_function("fourier_features"):
+        with stage("fourier_features"):
             feats = self.features(specs[0], 0, zoom, cy, cx)
             weight = self.input_weight / math.sqrt(feats.shape[1])
             x = torch.nn.functional.conv2d(feats, weight[:, :, None, None])
         for layer, t in zip(self.layers, plan, strict=True):
             x = layer(x, w, t.padding, update_emas=update_emas)
             if not t.is_torgb and self.features.counts[t.index]:
-                with record_function("fourier_features"):
+                with stage("fourier_features"):
                     x = self._append_features(x, specs[t.index], t.index, zoom, cy, cx)
         if extra:
             R = self.cfg.resolution

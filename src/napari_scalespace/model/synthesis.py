@@ -15,6 +15,7 @@ maths without per-sample weights).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -29,6 +30,15 @@ from .layers import EqualizedLinear
 from .schedule import LayerSpec, Transition
 
 CONV_FORMS = ("auto", "grouped")
+
+
+def stage(name: str) -> contextlib.AbstractContextManager:
+    """A ``torch.profiler`` label for a stage of the forward (``benchmarks/bench_generator.py``
+    reports time per stage), free when nobody profiles: a ``record_function`` costs tens of
+    microseconds, about 1 ms of a batch-1 forward with its 22 labels."""
+    if torch.compiler.is_compiling() or not torch.autograd.profiler._is_profiler_enabled:
+        return contextlib.nullcontext()
+    return record_function(name)
 
 
 def modulated_conv2d(
@@ -116,7 +126,7 @@ class SynthesisLayer(nn.Module):
             with torch.no_grad():
                 magnitude = flat_view(x.detach()).float().square().mean()
                 self.magnitude_ema.lerp_(magnitude, 1 - 0.999)
-        with record_function("modulated_conv"):  # stage labels for torch.profiler
+        with stage("modulated_conv"):
             if self.conv_form == "auto":
                 x = self._modulation(w)(x)
             else:
@@ -125,7 +135,7 @@ class SynthesisLayer(nn.Module):
                                      input_gain=self.magnitude_ema.rsqrt(), form=self.conv_form)
         t = self.t
         gain, slope = (1.0, 1.0) if t.is_torgb else (math.sqrt(2), 0.2)
-        with record_function("filtered_lrelu"):
+        with stage("filtered_lrelu"):
             return filtered_lrelu(x, self.fu, self.fd, self.bias.to(x.dtype), up=t.up,
                                   down=t.down, padding=padding, gain=gain, slope=slope,
                                   clamp=self.conv_clamp, impl=self.impl)
