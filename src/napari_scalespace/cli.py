@@ -110,6 +110,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--octaves", type=int, help="zoom range (default: the preset's)")
     p.add_argument("--steps", type=int, default=1000, help="total training steps")
     p.add_argument("--batch", type=int, help="batch size (default: the preset's)")
+    p.add_argument("--positions", choices=["known", "unknown"],
+                   help="known: also compare the render of each patch's own view with the "
+                        "patch (one image only); default: the preset's (unknown)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
@@ -166,6 +169,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides["octaves"] = args.octaves
         if args.batch is not None:
             overrides["batch"] = args.batch
+        if args.positions is not None:
+            overrides["positions"] = args.positions
         overrides.setdefault("channels", sources[0].channels)
         preset = get_preset(args.preset, **overrides)
     info = {"images": [_abs_path(i) for i in images], "scenes": len(sources),

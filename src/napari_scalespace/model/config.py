@@ -133,6 +133,22 @@ class TrainConfig:
     boost_last: float = 2.0
     checkpoint_every: int = 500
     """Steps between checkpoints (and at the end of the run)."""
+    positions: str = "unknown"
+    """``"known"``: one scene whose patches' views are known, so the generator's render of each
+    real patch's view is also compared with the patch (reconstruction loss, issue 10);
+    ``"unknown"``: adversarial and consistency losses only (the published behaviour)."""
+    reconstruction_weight: float = 1.0
+    """Weight of the reconstruction loss (``positions="known"``)."""
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
+        if not self.reconstruction_weight >= 0:
+            raise ValueError(f"reconstruction_weight must be >= 0, got "
+                             f"{self.reconstruction_weight!r}")
+
+
+POSITIONS = ("unknown", "known")
 
 
 @dataclass(frozen=True)

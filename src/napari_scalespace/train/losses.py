@@ -1,9 +1,12 @@
-"""Adversarial losses: non-saturating logistic GAN loss and the (lazy) R1 penalty.
+"""Losses: non-saturating logistic GAN loss, the (lazy) R1 penalty, and reconstruction.
 
 - discriminator: ``softplus(D(fake)) + softplus(-D(real))``;
 - generator: ``softplus(-D(fake))`` (non-saturating);
 - R1: ``gamma / 2 * E ||grad_x D(real)||^2``, evaluated every ``interval`` steps and scaled by
-  ``interval`` (lazy regularisation) so its average strength does not depend on the interval.
+  ``interval`` (lazy regularisation) so its average strength does not depend on the interval;
+- reconstruction (known positions, issue 10): the generator's render of a real patch's own view
+  against the patch, ``L1 + (1 - SSIM)`` (SSIM with a Gaussian window, sigma 1.5, on images
+  mapped from [-1, 1] to [0, 1]).
 """
 
 from __future__ import annotations
@@ -24,3 +27,33 @@ def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
     """``E ||grad_x D(x)||^2`` over the batch; ``real`` must require grad."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.square().sum([1, 2, 3]).mean()
+
+
+def reconstruction(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """``mean |fake - real| + (1 - SSIM(fake, real))`` for views in [-1, 1] (0 when equal)."""
+    return (fake - real).abs().mean() + 1 - ssim((fake + 1) / 2, (real + 1) / 2)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5, data_range: float = 1.0,
+         ) -> torch.Tensor:
+    """Mean structural similarity of ``[B, C, H, W]`` images (Wang et al. 2004: Gaussian
+    window, ``K1 = 0.01``, ``K2 = 0.03``), differentiable; windows stay inside the image."""
+    radius = min(int(3.5 * sigma + 0.5), (min(a.shape[-2:]) - 1) // 2)
+    t = torch.arange(-radius, radius + 1, dtype=a.dtype, device=a.device)
+    g = torch.exp(-t.square() / (2 * sigma**2))
+    g = g / g.sum()
+    C = a.shape[1]
+    wy = g.reshape(1, 1, -1, 1).expand(C, 1, -1, 1)
+    wx = g.reshape(1, 1, 1, -1).expand(C, 1, 1, -1)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(x, wy, groups=C), wx, groups=C)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a.square()
+    var_b = blur(b * b) - mu_b.square()
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
+         / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2)))
+    return s.mean()

@@ -34,7 +34,7 @@ from ..model.discriminator import Discriminator
 from ..model.generator import Generator, latent
 from .consistency import consistency_l1, zoom_out_exponent
 from .distributed import Dist, rank_seed
-from .losses import d_logistic, g_nonsaturating, r1_penalty
+from .losses import d_logistic, g_nonsaturating, r1_penalty, reconstruction
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,11 @@ class Trainer:
             raise ValueError(f"the batch ({t.batch}) must be a multiple of the number of "
                              f"processes ({world}): each draws batch / processes views")
         self.rank_batch = t.batch // world
+        self.known_positions = t.positions == "known"
+        if self.known_positions and len(sources) != 1:
+            raise ValueError(f"positions=known needs one scene (one image) whose patches have "
+                             f"known views; got {len(sources)} images, whose positions are "
+                             f"unknown to each other: use positions=unknown")
         # Mixed precision where it helps: bfloat16 autocast on CUDA (no loss scaling needed);
         # float32 on the CPU, where bfloat16 convolutions are slower.
         self.amp = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -219,6 +224,11 @@ class Trainer:
         fake = self.G(z, zoom, cy, cx, update_emas=True)
         g_loss = g_nonsaturating(self.D(fake, zoom))
         losses["G"] = g_loss.item()
+        if self.known_positions and t.reconstruction_weight > 0:
+            # ``fake`` is the render of each real patch's own view of the one scene
+            rec = reconstruction(fake, real)
+            losses["reconstruction"] = rec.item()
+            g_loss = g_loss + t.reconstruction_weight * rec
         if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
             c_loss = self._consistency(z, zoom, cy, cx, fake)
             losses["consistency"] = c_loss.item()
