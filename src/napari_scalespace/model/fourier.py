@@ -71,9 +71,9 @@ class FourierFeatures(nn.Module):
         self.register_buffer("phases", phases)
         self.register_buffer("bins", bins)
         self.register_buffer("layer", layer)
-        self.counts = [int((layer == i).sum()) for i in range(len(specs))]
         # feature indices of each canvas, as plain lists (no data-dependent op when traced)
         self._indices = [(layer == i).nonzero().flatten().tolist() for i in range(len(specs))]
+        self.counts = [len(i) for i in self._indices]
         self._cache: dict[tuple, tuple] = {}
 
     def forward(

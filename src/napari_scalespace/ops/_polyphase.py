@@ -85,8 +85,6 @@ class FirStage:
             cls._plans.clear()
         with torch.inference_mode(False):  # a plan made while rendering also serves training
             stage = cls(f, up, down, pad, flip_filter, gain)
-        for p in stage.passes:
-            p.cache_weights = True
         cls._plans[key] = (weakref.ref(f), stage)
         return stage
 
@@ -139,7 +137,6 @@ class _AxisPass:
         self.down = (dy, dx)
         self.transposed = ux > 1 or uy > 1
         self._weights: dict[tuple, torch.Tensor] = {}
-        self.cache_weights = False
         if not self.transposed:
             # y[o] = sum_t g[t] xpad[o*down + t], g the correlation kernel (flipped f).
             self.kernel = kernel if flip_filter else kernel.flip((0, 1))
@@ -169,9 +166,9 @@ class _AxisPass:
         dy, dx = self.down
         return z[:, :, ::dy, ::dx] if dx > 1 or dy > 1 else z
 
-
     def _weight(self, x: torch.Tensor) -> torch.Tensor:
-        """The depthwise weight ``[C, 1, kh, kw]`` (one per channel count and dtype)."""
+        """The depthwise weight ``[C, 1, kh, kw]``, made once per channel count and dtype (a
+        planned stage serves every call of its layer)."""
         C = x.shape[1]
         key = (C, x.dtype, x.device)
         weight = self._weights.get(key)
@@ -179,9 +176,7 @@ class _AxisPass:
             kh, kw = self.kernel.shape
             with torch.inference_mode(False):  # kept: must serve autograd too
                 weight = self.kernel.to(x.dtype).reshape(1, 1, kh, kw).expand(C, 1, kh, kw)
-                weight = weight.contiguous()
-            if self.cache_weights:
-                self._weights[key] = weight
+                weight = self._weights[key] = weight.contiguous()
         return weight
 
 

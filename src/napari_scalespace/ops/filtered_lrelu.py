@@ -136,14 +136,13 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
         return pad_channels_last(y, pad)
     up_stage = FirStage.planned(fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
     limit = None if clamp is None or gain == 0 else clamp / abs(gain)
-    if torch.compiler.is_compiling():  # traceable: no data-dependent branch, no out= writes
-        y = to_channels_last(x) if b is None else to_channels_last(x) + b.reshape(1, -1, 1, 1)
-        y = F.leaky_relu(up_stage(pad_channels_last(y, up_stage.input_pad)), slope)
+    y = _bias_pad(x, b, up_stage.input_pad)
+    if torch.compiler.is_compiling():  # traceable: no data-dependent branch
+        y = F.leaky_relu(up_stage(y), slope)
         y = y if limit is None else y.clamp(-limit, limit)
         return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
-    y = _bias_pad(x, b, up_stage.input_pad)
-    bound = _upsampled_bound(y, up_stage.l1_norm, up) if limit is not None else 0.0
-    if limit is not None and bound * max(1.0, abs(slope)) <= limit:
+    if limit is not None and (_upsampled_bound(y, up_stage.l1_norm, up) * max(1.0, abs(slope))
+                              <= limit):
         limit = None  # no value can reach the clamp: skip the pass that would look for one
     y = up_stage(y)
     if torch.is_grad_enabled() and y.requires_grad:
@@ -161,10 +160,11 @@ def _is_identity(f: torch.Tensor) -> bool:
 
 def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int, int]):
     """``pad_or_crop(x + b, pad)`` as one channels-last tensor, written in one pass when
-    nothing needs gradients (the padded buffer is the output of the add)."""
+    nothing needs gradients (the padded buffer is the output of the add) and nothing traces
+    the op (``out=`` writes into a view break a ``torch.compile`` graph)."""
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or (b is not None and b.requires_grad))
-    if min(pad) < 0 or needs_grad:
+    if min(pad) < 0 or needs_grad or torch.compiler.is_compiling():
         y = to_channels_last(x) if b is None else to_channels_last(x) + b.reshape(1, -1, 1, 1)
         return pad_channels_last(y, pad)
     x0, x1, y0, y1 = pad
@@ -194,9 +194,8 @@ def _upsampled_bound(x: torch.Tensor, l1_norm: float, up: tuple[int, int]) -> fl
     """
     if not x.numel():
         return 0.0
-    norm = l1_norm
     lo, hi = torch.aminmax(flat_view(x.detach()))
-    return max(-float(lo), float(hi)) * norm * up[0] * up[1]
+    return max(-float(lo), float(hi)) * l1_norm * up[0] * up[1]
 
 
 class LeakyReLUClamp(torch.autograd.Function):

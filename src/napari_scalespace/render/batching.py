@@ -49,7 +49,7 @@ class BatchSizer:
         self._lock = threading.Lock()
         self._best: dict[int, float] = {}  # size -> best seconds per tile
         self._seen: dict[int, int] = {}  # size -> calls recorded (the first is a warm-up)
-        self._trying = 1  # size being measured; None once settled
+        self._trying = 1  # size being measured (until settled)
         self._settled: int | None = None
         self._since = 0
 

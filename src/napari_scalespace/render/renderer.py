@@ -19,7 +19,8 @@ Concurrency (dask's threaded scheduler asks for one chunk = one tile per thread)
 - **Cache.** An LRU of finished tiles keyed by ``(seed, zoom, a, b)``, bounded by ``cache_mb``
   (0 disables it). Cached arrays are read-only and shared: copy before writing.
 - **Batch size.** Measured by default (:class:`.batching.BatchSizer`: the leader times its
-  generator calls and doubles the batch while the time per tile falls), bounded by memory;
+  generator calls and doubles the batch until one is clearly slower per tile, then keeps the
+  smallest size near the fastest), bounded by memory;
   ``max_batch=N`` fixes it.
 - **Errors** in a generator call are raised in every thread waiting for one of its keys.
 
@@ -151,8 +152,8 @@ class Renderer:
             self.sizer = BatchSizer(limit=limit)
         else:
             self.sizer = BatchSizer(fixed=int(max_batch))
+        # the most tiles one generator call may take (fixed, or the measured size's bound)
         self.max_batch = self.sizer.fixed or self.sizer.limit
-        """The most tiles one generator call may take (fixed, or the measured size's bound)."""
         self.gather_s = float(gather_s)
         self.cache_bytes = int(cache_mb * 2**20)
         cfg = G.cfg
