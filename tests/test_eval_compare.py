@@ -133,3 +133,29 @@ def test_cli_compare(pair, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "SWD model/bicubic" in text and "metrics.json" in text
     assert len(json.loads((tmp_path / METRICS).read_text())["octaves"]) == 2
+
+
+def test_the_report_records_the_mode_detail_and_compression(pair):
+    from napari_scalespace.checkpoint import read_config
+    from napari_scalespace.eval.compression import generator_bytes, pyramid_bytes
+    from napari_scalespace.render.renderer import Renderer
+
+    run, out, events = pair
+    report: EvalReport = events[-1][1]
+    train = read_config(run)[0].train
+    assert (report.positions, report.extra_octaves) == (train.positions, train.extra_octaves)
+    assert all(o.gradient_energy > 0 and o.gradient_energy_truth > 0 for o in report.octaves)
+    c = report.compression
+    G = Renderer(run, device="cpu").G
+    n = sum(p.numel() for p in G.parameters())
+    assert 2 * n <= c["generator_float16"] == generator_bytes(G)["float16"]
+    assert c["generator_float32"] == 2 * c["generator_float16"]
+    # the run's image is 256 x 384 at 32 px: 3 octaves of data, levels of 8x12, 4x6, 2x3 and
+    # 1x2 tiles of 32 x 32 x 3 bytes
+    assert c["octaves"] == 3
+    assert c["truth_uncompressed"] == (96 + 24 + 6 + 2) * 32 * 32 * 3
+    assert c["truth_uncompressed"] == pyramid_bytes(PyramidGrid(3, 32, (1.0, 1.5)), 3)
+    assert 0 < c["truth_zarr"] < c["truth_uncompressed"]  # the export compresses
+    assert c["ratio_uncompressed_float16"] == pytest.approx(
+        c["truth_uncompressed"] / c["generator_float16"], rel=1e-3)
+    assert EvalReport.load(out / METRICS).compression == c

@@ -167,3 +167,20 @@ def test_feature_net_loads_local_networks_and_refuses_anything_else(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a TorchScript module"):
         FeatureNet(tmp_path / "bad.pt")
+
+
+def test_gradient_energy_known_answers_and_its_fall_past_the_data(texture):
+    ramp = np.tile(np.arange(8.0)[None, :] * 0.1, (8, 1))[None, None]  # dx = 0.1, dy = 0
+    assert metrics.gradient_energy(ramp) == pytest.approx(0.01)
+    assert metrics.gradient_energy(np.zeros((2, 3, 4, 4))) == 0
+    checker = (np.indices((6, 6)).sum(0) % 2)[None, None].astype(float)
+    assert metrics.gradient_energy(checker) == pytest.approx(2.0)  # dy^2 = dx^2 = 1
+    per = metrics.gradient_energy(np.concatenate([ramp, 2 * ramp]), per_view=True)
+    np.testing.assert_allclose(per, [0.01, 0.04])
+    with pytest.raises(ValueError, match="gradient_energy"):
+        metrics.gradient_energy(np.zeros((4, 4)))
+    # bicubic zoom past the detail of zoom 0 loses most of the energy, the truth does not
+    truth, bicubic = TruthViews(texture, 32), BicubicViews(texture, 32)
+    fine = views_at(2, truth.extent, 8)
+    assert metrics.gradient_energy(bicubic.render(fine)) < 0.5 * metrics.gradient_energy(
+        truth.render(fine))

@@ -1,6 +1,9 @@
-"""Known positions (issue 10, first part): the reconstruction loss and its wiring."""
+"""Known positions and octaves beyond the data (issue 10): the reconstruction loss and its
+wiring, per-octave weights, the auto mode, extra-octave training views, resume in both
+modes."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +11,8 @@ import torch
 
 from napari_scalespace import checkpoint
 from napari_scalespace.cli import main
-from napari_scalespace.data import open_source
+from napari_scalespace.data import OctaveSchedule, PatchDataset, cut_patch, open_source
+from napari_scalespace.geometry import View
 from napari_scalespace.model.config import get_preset
 from napari_scalespace.train import trainer as trainer_module
 from napari_scalespace.train.losses import reconstruction, ssim
@@ -34,8 +38,8 @@ def test_ssim_and_reconstruction_known_answers():
 
 def small_trainer(tmp_path, positions, images=1, **kw):
     sources = [open_source(np.roll(texture(), 7 * i, axis=1)) for i in range(images)]
-    preset = get_preset("tiny", octaves=1, batch=4, positions=positions, checkpoint_every=100,
-                        **kw)
+    kw = {"octaves": 1, "batch": 4, "checkpoint_every": 100, **kw}
+    preset = get_preset("tiny", positions=positions, **kw)
     return Trainer(tmp_path / "run", sources, preset, seed=0)
 
 
@@ -45,8 +49,8 @@ def test_the_render_of_each_patchs_own_view_is_compared_with_the_patch(tmp_path,
     real_draw = tr.dataset.draw
     monkeypatch.setattr(tr.dataset, "draw", lambda *a: drawn.append(real_draw(*a)) or drawn[-1])
     monkeypatch.setattr(trainer_module, "reconstruction",
-                        lambda fake, real: compared.append((fake.detach(), real)) or
-                        reconstruction(fake, real))
+                        lambda fake, real, w: compared.append((fake.detach(), real)) or
+                        reconstruction(fake, real, w))
     G_before = copy.deepcopy(tr.G)
     event = tr.step()
     assert "reconstruction" in event.losses and len(compared) == 1
@@ -73,17 +77,141 @@ def test_known_positions_need_one_scene(tmp_path):
         get_preset("tiny", positions="maybe")
 
 
-def test_known_positions_resume_from_the_cli(tmp_path):
+def test_reconstruction_weights_samples_and_skips_zero_weights():
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(3, 3, 16, 16, generator=g) * 2 - 1
+    fake = real.clone()
+    fake[1] += 0.5  # only sample 1 differs
+    each = [reconstruction(fake[i:i + 1], real[i:i + 1]).item() for i in range(3)]
+    assert each[0] == pytest.approx(0, abs=1e-6) and each[1] > 0.5
+    w = torch.tensor([1.0, 2.0, 0.0])  # two samples take part
+    assert reconstruction(fake, real, w).item() == pytest.approx(each[1], rel=1e-5)
+    w = torch.tensor([0.0, 0.0, 1.0])
+    assert reconstruction(fake, real, w).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_per_octave_reconstruction_factors():
+    t = get_preset("tiny", reconstruction_octaves=[2, 1, 0.25]).train
+    assert [t.reconstruction_factor(k) for k in range(5)] == [2, 1, 0.25, 0.25, 0.25]
+    assert get_preset("tiny").train.reconstruction_factor(3) == 1.0
+    for bad in ([-1], ["a"], 3):
+        with pytest.raises(ValueError, match="reconstruction_octaves"):
+            get_preset("tiny", reconstruction_octaves=bad)
+
+
+def test_auto_positions_resolve_to_known_for_one_image_and_are_recorded(tmp_path):
+    one = Trainer(tmp_path / "one", [open_source(texture())],
+                  get_preset("tiny", octaves=1, batch=4), seed=0)
+    two = Trainer(tmp_path / "two", [open_source(texture()), open_source(texture()[::-1])],
+                  get_preset("tiny", octaves=1, batch=4), seed=0)
+    assert get_preset("tiny").train.positions == "auto"
+    assert one.known_positions and not two.known_positions
+    assert checkpoint.read_config(tmp_path / "one")[0].train.positions == "known"
+    assert checkpoint.read_config(tmp_path / "two")[0].train.positions == "unknown"
+    assert "reconstruction" in one.step().losses
+
+
+def test_a_run_from_before_positions_resumes_without_them(tmp_path):
+    tr = small_trainer(tmp_path, "unknown")
+    tr.save()
+    config = tmp_path / "run" / checkpoint.CONFIG
+    data = json.loads(config.read_text())
+    del data["train"]["positions"]  # as written before the field existed
+    config.write_text(json.dumps(data))
+    resumed = Trainer(tmp_path / "run", [open_source(texture())], resume=True)
+    assert not resumed.known_positions
+
+
+@pytest.mark.parametrize("positions", ["known", "unknown"])
+def test_resume_from_the_cli_keeps_the_mode(tmp_path, positions):
     img = tmp_path / "t.png"
     from PIL import Image
 
     Image.fromarray(texture()).save(img)
     run = tmp_path / "run"
-    common = ["--preset", "tiny", "--octaves", "1", "--batch", "4", "--threads", "1"]
-    assert main(["train", str(img), "--out", str(run), "--steps", "2", "--positions", "known",
-                 *common]) == 0
+    common = ["--preset", "tiny", "--octaves", "1", "--batch", "4", "--threads", "1",
+              "--extra-octaves", "1"]
+    assert main(["train", str(img), "--out", str(run), "--steps", "2", "--positions",
+                 positions, *common]) == 0
     preset, _ = checkpoint.read_config(run)
-    assert preset.train.positions == "known"
+    assert preset.train.positions == positions
+    assert (preset.generator.octaves, preset.train.extra_octaves, preset.data_octaves) == (2, 1, 1)
+    before = {k: v.clone() for k, v in Trainer(run, [open_source(str(img))],
+                                               resume=True).G.state_dict().items()}
+    assert main(["train", "--out", str(run), "--steps", "4", "--resume", "--threads", "1"]) == 0
     resumed = Trainer(run, [open_source(str(img))], resume=True)
-    assert resumed.known_positions and resumed.step_count == 2
-    assert np.isfinite(resumed.step().losses["reconstruction"])
+    assert resumed.step_count == 4 and resumed.known_positions == (positions == "known")
+    assert resumed.dataset.data_octaves == 1 and resumed.dataset.octaves == 2
+    after = resumed.G.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained on
+    seen = [resumed.step().losses for _ in range(3)]
+    assert all(np.isfinite(losses["G"]) for losses in seen)
+    # (a batch of only extra-octave views has nothing to reconstruct: look over three)
+    assert any("reconstruction" in losses for losses in seen) == (positions == "known")
+
+
+# -- octaves beyond the data ---------------------------------------------------------------
+
+
+def test_extra_octave_views_pair_a_finer_render_with_the_finest_real_octave():
+    src = open_source(texture(128))  # 128 px at 32 px: two octaves of data
+    ds = PatchDataset([src], octaves=4, resolution=32, seed=3, extra_octaves=2,
+                      schedule=OctaveSchedule(4, warmup_kimg=0, boost_last=1))
+    b = ds.draw(400)
+    assert ds.data_octaves == 2
+    extra = b.octave >= 2
+    assert 0 < extra.sum() < 400 and torch.equal(b.has_truth, ~extra)
+    # data octaves: the render is the real view
+    torch.testing.assert_close(b.render_zoom[~extra], b.zoom[~extra], rtol=0, atol=0)
+    # extra octaves: rendered in the drawn octave, real patch at the same fraction of octave 1
+    assert torch.all(torch.floor(b.render_zoom).long() == b.octave)
+    assert torch.all((b.zoom[extra] >= 1) & (b.zoom[extra] < 2))
+    shift = (b.octave[extra] - 1).float()
+    assert torch.equal(b.render_zoom[extra] - shift, b.zoom[extra])
+    for i in np.flatnonzero(extra.numpy())[:5]:  # each image is the real view (zoom, c)
+        want = cut_patch(src, View(float(b.zoom[i]), float(b.cy[i]), float(b.cx[i])), 32)
+        np.testing.assert_allclose(b.images[i].numpy(), want.numpy(), atol=1e-5)
+    for i in np.flatnonzero(extra.numpy()):  # the rendered view lies in the scene too
+        y0, x0, y1, x1 = View(float(b.render_zoom[i]), float(b.cy[i]), float(b.cx[i])).bounds
+        assert y0 >= 0 and x0 >= 0 and y1 <= 1 and x1 <= 1
+
+
+def test_extra_octaves_need_data_for_the_other_octaves():
+    src = open_source(texture(128))
+    with pytest.raises(ValueError, match="supports at most 2 octaves"):
+        PatchDataset([src], octaves=3, resolution=32)
+    PatchDataset([src], octaves=5, resolution=32, extra_octaves=3)  # 2 with data: fine
+    with pytest.raises(ValueError, match="extra_octaves"):
+        PatchDataset([src], octaves=2, resolution=32, extra_octaves=2)
+    with pytest.raises(ValueError, match="at least one octave with data"):
+        get_preset("tiny", octaves=2, extra_octaves=2)
+
+
+def test_extra_octave_fakes_are_rendered_finer_and_judged_as_the_finest_data(
+        tmp_path, monkeypatch):
+    tr = small_trainer(tmp_path, "known", octaves=3, extra_octaves=2,
+                       reconstruction_octaves=[3.0], warmup_kimg=0, boost_last=1, batch=8)
+    drawn, rendered, judged, weights = [], [], [], []
+    real_draw = tr.dataset.draw
+    monkeypatch.setattr(tr.dataset, "draw", lambda *a: drawn.append(real_draw(*a)) or drawn[-1])
+    g_forward, d_forward = tr.G.forward, tr.D.forward
+    monkeypatch.setattr(tr.G, "forward", lambda z, zoom, *a, **k: rendered.append(zoom) or
+                        g_forward(z, zoom, *a, **k))
+    monkeypatch.setattr(tr.D, "forward", lambda x, zoom: judged.append(zoom) or
+                        d_forward(x, zoom))
+    monkeypatch.setattr(trainer_module, "reconstruction",
+                        lambda f, r, w: weights.append(w) or reconstruction(f, r, w))
+    for _ in range(6):
+        drawn.clear(), rendered.clear(), judged.clear(), weights.clear()
+        tr.step()
+        b = drawn[0]
+        if b.has_truth.all() or not b.has_truth.any():
+            continue
+        # D step: one render, real and fake judged with the real patches' zoom; G step: one
+        # render (plus the consistency teacher), judged with the same labels
+        torch.testing.assert_close(rendered[0], b.render_zoom)
+        torch.testing.assert_close(rendered[1], b.render_zoom)
+        assert all(torch.equal(z, b.zoom) for z in judged)
+        assert torch.equal(weights[0], 3.0 * b.has_truth.float())
+        return
+    pytest.fail("no batch mixed data and extra octaves")

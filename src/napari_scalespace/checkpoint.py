@@ -298,6 +298,10 @@ def read_config(run_dir: str | os.PathLike[str]) -> tuple[Preset, dict[str, Any]
     if not isinstance(source, dict):
         raise CheckpointError(f"{path}: 'source' must be a JSON object")
     fields = {k: v for k, v in data.items() if k not in _META_KEYS}
+    train = fields.get("train")
+    if isinstance(train, dict) and "positions" not in train:
+        # written before positions existed (issue 10): trained without them
+        fields["train"] = {**train, "positions": "unknown"}
     try:
         preset = from_dict(Preset, fields)
     except (TypeError, ValueError) as e:

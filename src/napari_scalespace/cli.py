@@ -107,12 +107,19 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                    help="PNG/JPEG/TIFF/SVS/OME-Zarr images (with --resume: default the run's)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
     p.add_argument("--preset", default="small", help="tiny | small | paper6 | paper8")
-    p.add_argument("--octaves", type=int, help="zoom range (default: the preset's)")
+    p.add_argument("--octaves", type=int,
+                   help="octaves with data (default: the preset's); the zoom range is "
+                        "--octaves + --extra-octaves")
     p.add_argument("--steps", type=int, default=1000, help="total training steps")
     p.add_argument("--batch", type=int, help="batch size (default: the preset's)")
-    p.add_argument("--positions", choices=["known", "unknown"],
+    p.add_argument("--positions", choices=["auto", "known", "unknown"],
                    help="known: also compare the render of each patch's own view with the "
-                        "patch (one image only); default: the preset's (unknown)")
+                        "patch (one image only); unknown: adversarial and consistency losses "
+                        "only (the published method); auto (default): known for one image")
+    p.add_argument("--extra-octaves", type=int, metavar="N",
+                   help="N more octaves past the data's finest one: no real patches there; "
+                        "trained by the adversarial loss against the finest data octave and "
+                        "by scale consistency (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
@@ -167,6 +174,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides = _parse_overrides(args.set)
         if args.octaves is not None:
             overrides["octaves"] = args.octaves
+        if args.extra_octaves:
+            if args.extra_octaves < 0:
+                raise ValueError(f"--extra-octaves must be >= 0, got {args.extra_octaves}")
+            data = overrides.get("octaves", get_preset(args.preset).generator.octaves)
+            overrides["octaves"] = data + args.extra_octaves
+            overrides["extra_octaves"] = args.extra_octaves
         if args.batch is not None:
             overrides["batch"] = args.batch
         if args.positions is not None:

@@ -10,6 +10,14 @@ One :meth:`PatchDataset.draw` of B patches:
    (:func:`geometry.inside_centre_range`; a zoom-0 view fits the shorter side exactly);
 5. the patch, area-resampled (:mod:`.patches`).
 
+Octaves beyond the data (``extra_octaves`` E, issue 10): the schedule draws from all ``octaves``
+n, but only the first ``n - E`` have real patches. A sample drawn at zoom ``l = k + f`` in an
+extra octave ``k >= n - E`` is a pair: the generator renders the view ``(l, cy, cx)``
+(``render_zoom``), and the real patch is the same fraction ``f`` of the finest data octave,
+``zoom = n - E - 1 + f``, at the same centre (inside the scene at the coarser zoom, so also at
+the finer one): the discriminator compares the invented detail with real detail of the finest
+octave, and the consistency loss ties the zoom to what the data shows above it.
+
 The views are rounded to float32 (the dtype of the returned tensors) *before* cutting, so
 ``images[i]`` is exactly the view ``(zoom[i], cy[i], cx[i])``.
 
@@ -51,11 +59,18 @@ class Batch(NamedTuple):
     """A batch of real patches and their views."""
 
     images: torch.Tensor  # [B, C, R, R] float32 in [-1, 1]
-    zoom: torch.Tensor  # [B] float32, in [octave, octave + 1)
+    zoom: torch.Tensor  # [B] float32, the real patch's zoom (below the data's last octave)
     cy: torch.Tensor  # [B] float32, scene units
     cx: torch.Tensor  # [B] float32
     scene: torch.Tensor  # [B] int64, index into the dataset's sources
-    octave: torch.Tensor  # [B] int64, floor(zoom)
+    octave: torch.Tensor  # [B] int64, floor(render_zoom): the drawn octave
+    render_zoom: torch.Tensor  # [B] float32, the zoom the generator renders: ``zoom`` on data
+    #   octaves, the drawn zoom in [octave, octave + 1) on extra octaves (no real patch there)
+
+    @property
+    def has_truth(self) -> torch.Tensor:
+        """[B] bool: the real patch is the rendered view (``render_zoom == zoom``)."""
+        return self.render_zoom == self.zoom
 
 
 def max_octaves(height: int, width: int, resolution: int) -> int:
@@ -72,7 +87,8 @@ class PatchDataset:
     number of channels. ``octaves`` >= 1, ``resolution`` R >= 1 px, ``seed`` for the random
     generators (or a ``np.random.Generator`` to draw everything from), ``schedule`` (default
     ``OctaveSchedule(octaves)``), ``table_bytes`` the memory
-    budget of the summed-area tables (0 = always cut directly).
+    budget of the summed-area tables (0 = always cut directly), ``extra_octaves`` the finest
+    octaves without data (see the module docstring).
     """
 
     def __init__(
@@ -83,6 +99,7 @@ class PatchDataset:
         seed: int | np.random.Generator | None = None,
         schedule: OctaveSchedule | None = None,
         table_bytes: int = 1 << 30,
+        extra_octaves: int = 0,
     ) -> None:
         if isinstance(octaves, bool) or not isinstance(octaves, int | np.integer):
             raise ValueError(f"octaves must be an integer, got {octaves!r}")
@@ -97,7 +114,12 @@ class PatchDataset:
         if len(sources) == 0:
             raise ValueError("sources must not be empty")
         self.sources = [open_source(s) for s in sources]
+        if (isinstance(extra_octaves, bool) or not isinstance(extra_octaves, int | np.integer)
+                or not 0 <= extra_octaves < octaves):
+            raise ValueError(f"extra_octaves must be an integer in [0, octaves), got "
+                             f"{extra_octaves!r}")
         self.octaves, self.resolution = int(octaves), int(resolution)
+        self.data_octaves = self.octaves - int(extra_octaves)
         self._validate()
         self.schedule = schedule if schedule is not None else OctaveSchedule(self.octaves)
         if self.schedule.octaves != self.octaves:
@@ -120,7 +142,7 @@ class PatchDataset:
         return self.sources[0].channels
 
     def _validate(self) -> None:
-        r, n = self.resolution, self.octaves
+        r, n = self.resolution, self.data_octaves
         channels = {s.channels for s in self.sources}
         if len(channels) > 1:
             desc = ", ".join(f"{s.name}: {s.channels}" for s in self.sources)
@@ -136,7 +158,7 @@ class PatchDataset:
                 raise ValueError(
                     f"image {s.name} is {s.height}x{s.width}: at {r} px it supports at most "
                     f"{most} octaves (native zoom log2({min(s.height, s.width)}/{r}) = "
-                    f"{native_zoom(s.height, s.width, r):.3f}), got octaves={n}"
+                    f"{native_zoom(s.height, s.width, r):.3f}), got {n} octaves with data"
                 )
 
     def _plan_tables(self, budget: int) -> list[bool]:
@@ -155,12 +177,15 @@ class PatchDataset:
 
     def draw_views(
         self, batch: int, kimg: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(zoom, cy, cx, scene, octave)`` of ``batch`` random views; zoom and centres are
-        float32 (rounded to lie inside the scene), scene and octave int64."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(zoom, cy, cx, scene, octave, render_zoom)`` of ``batch`` random views (see
+        :class:`Batch`); zooms and centres are float32 (rounded to lie inside the scene),
+        scene and octave int64."""
         octave = self.sampler.draw(batch, kimg)
         below = np.nextafter((octave + 1).astype(np.float32), np.float32(0))
-        zoom = np.minimum((octave + self.rng.random(batch)).astype(np.float32), below)
+        render_zoom = np.minimum((octave + self.rng.random(batch)).astype(np.float32), below)
+        shift = np.maximum(octave - (self.data_octaves - 1), 0).astype(np.float32)
+        zoom = np.where(shift > 0, render_zoom - shift, render_zoom)  # exact in float32
         scene = self.rng.integers(0, len(self.sources), size=batch).astype(np.int64)
         u = self.rng.random((2, batch))
         cy, cx = np.empty(batch, np.float32), np.empty(batch, np.float32)
@@ -169,7 +194,7 @@ class PatchDataset:
             y_lo, y_hi, x_lo, x_hi = inside_centre_range(zoom[idx], tuple(self._extents[k]))
             cy[idx] = _float32_in(y_lo + u[0, idx] * (y_hi - y_lo), y_lo, y_hi)
             cx[idx] = _float32_in(x_lo + u[1, idx] * (x_hi - x_lo), x_lo, x_hi)
-        return zoom, cy, cx, scene, octave
+        return zoom, cy, cx, scene, octave, render_zoom
 
     def cut(
         self, zoom: np.ndarray, cy: np.ndarray, cx: np.ndarray, scene: np.ndarray
@@ -190,7 +215,7 @@ class PatchDataset:
 
     def draw(self, batch: int, kimg: float = 0.0) -> Batch:
         """``batch`` random real patches at training progress ``kimg`` (see :class:`Batch`)."""
-        zoom, cy, cx, scene, octave = self.draw_views(batch, kimg)
+        zoom, cy, cx, scene, octave, render_zoom = self.draw_views(batch, kimg)
         images = self.cut(zoom, cy, cx, scene) * np.float32(2.0) - np.float32(1.0)
         return Batch(
             torch.from_numpy(images),
@@ -199,6 +224,7 @@ class PatchDataset:
             torch.from_numpy(cx),
             torch.from_numpy(scene),
             torch.from_numpy(octave),
+            torch.from_numpy(render_zoom),
         )
 
 

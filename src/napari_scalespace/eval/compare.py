@@ -84,6 +84,7 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
             report = event[1]
         else:
             yield event
+    _describe_run(report, run_dir, renderer, source)
     files: dict[str, Path] = {}
     if json_path is not None:
         files["json"] = report.save(json_path)
@@ -99,6 +100,19 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
                                "bicubic": BicubicViews(source, R)}, centre, n_oct)
         files["contact_sheet"] = save_contact_sheet(sheet, plots / CONTACT, centre)
     yield "report", report, files
+
+
+def _describe_run(report, run_dir, renderer, source) -> None:
+    """The run's training mode and the compression ratio, in the report."""
+    from ..checkpoint import CheckpointError, read_config
+    from .compression import compression
+
+    try:
+        train = read_config(run_dir)[0].train
+        report.positions, report.extra_octaves = train.positions, train.extra_octaves
+    except (CheckpointError, OSError):  # a generator in memory, not a run directory
+        pass
+    report.compression = compression(renderer.G, source, renderer.extent, renderer.octaves)
 
 
 def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,

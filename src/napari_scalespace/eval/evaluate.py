@@ -10,6 +10,9 @@ For every octave ``k`` (zoom 0 = the whole scene in one view, up to the run's oc
   run); the baseline's ``psnr_bicubic``/``ssim_bicubic`` say what zooming the coarse image gives.
 - **Scale consistency** (``consistency_psnr``, ``consistency_l1``; octaves >= 1): the view at
   zoom ``k`` box-downsampled by 2 against the view at zoom ``k - 1`` with the same centre.
+- **Detail** (``gradient_energy``; ``_truth``, ``_bicubic``): :func:`.metrics.gradient_energy`
+  of the same views, at every octave: past the data (no truth) it says whether zooming in still
+  shows detail (issue 10: at least half of the finest data octave's).
 - **Seams** (``seam_psnr``): views overlapping by half a view agree on the overlap;
   ``seam_gradient_ratio``: in 2 x 2 tile blocks of the dask pyramid napari shows, neighbouring
   pixels across tile borders differ as much as inside tiles (about 1; larger = visible seams).
@@ -68,6 +71,9 @@ class OctaveResult:
     fid_bicubic: float | None = None
     kid: float | None = None
     kid_bicubic: float | None = None
+    gradient_energy: float | None = None
+    gradient_energy_truth: float | None = None
+    gradient_energy_bicubic: float | None = None
 
 
 @dataclass
@@ -80,6 +86,9 @@ class EvalReport:
     data_zoom: float  # zoom at which a view shows one source pixel per rendered pixel
     octaves: list[OctaveResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    positions: str | None = None  # the run's training mode (known / unknown), when known
+    extra_octaves: int = 0  # the run's octaves beyond the data
+    compression: dict | None = None  # :func:`.compression.compression`
 
     def to_json(self) -> dict:
         return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "octaves"},
@@ -188,6 +197,9 @@ def _octave_units(ctx: _Context, k: int) -> Iterator[OctaveResult | None]:
         res.swd_bands, res.swd_bands_bicubic = [_r(v) for v in bands], [_r(v) for v in bands_b]
         res.psnr, res.psnr_bicubic = _db(metrics.psnr(lv, tv)), _db(metrics.psnr(bv, tv))
         res.ssim, res.ssim_bicubic = _r(metrics.ssim(lv, tv)), _r(metrics.ssim(bv, tv))
+        res.gradient_energy_truth = _r(metrics.gradient_energy(tv), 6)
+    res.gradient_energy = _r(metrics.gradient_energy(lv), 6)
+    res.gradient_energy_bicubic = _r(metrics.gradient_energy(bv), 6)
     yield None
     if ctx.feature_net is not None:
         if res.covered:

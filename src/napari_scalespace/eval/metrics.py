@@ -8,6 +8,10 @@
   view equal to the area average of the finer one, so the two agree.
 - :func:`seam_overlap`: two views at one zoom, the second shifted by half a view: their
   overlapping halves show the same part of the scene at the same pixel grid.
+- :func:`gradient_energy`: the mean squared difference of neighbouring pixels (along y and
+  along x, summed): how much detail a set of views shows. Natural images keep roughly the same
+  energy from octave to octave; a zoom that invents nothing (bicubic past the data) loses about
+  three quarters of it per octave.
 - :func:`seam_gradient_ratio`: on a mosaic of tiles (what napari shows), the mean absolute
   difference between neighbouring pixels that sit on two sides of a tile border, divided by the
   same mean inside tiles: about 1 without seams, larger with them.
@@ -25,6 +29,7 @@ from skimage.metrics import structural_similarity
 __all__ = [
     "box_downsample",
     "consistency",
+    "gradient_energy",
     "mean_abs",
     "psnr",
     "seam_gradient_ratio",
@@ -63,6 +68,18 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     return float(np.mean([
         structural_similarity(x, y, data_range=data_range, channel_axis=0)
         for x, y in zip(a, b, strict=True)]))
+
+
+def gradient_energy(images: np.ndarray, per_view: bool = False) -> float | np.ndarray:
+    """Mean over views, channels and pixels of ``dy^2 + dx^2`` (forward differences) of
+    ``[N, C, H, W]`` views; ``per_view``: one value per view ``[N]``."""
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim != 4 or min(x.shape[2:]) < 2:
+        raise ValueError(f"gradient_energy needs [N, C, H, W] views of at least 2 x 2 pixels, "
+                         f"got shape {x.shape}")
+    e = (np.diff(x, axis=2) ** 2).mean(axis=(1, 2, 3)) + (np.diff(x, axis=3) ** 2).mean(
+        axis=(1, 2, 3))
+    return e if per_view else float(e.mean())
 
 
 def box_downsample(x: np.ndarray, factor: int) -> np.ndarray:

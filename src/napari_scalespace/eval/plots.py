@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from ..geometry import View, clamped_centre, random_centres
 from .evaluate import EvalReport
+from .metrics import gradient_energy
 
 __all__ = ["busiest_centre", "contact_sheet", "plot_metrics", "save_contact_sheet"]
 
@@ -76,9 +77,7 @@ def busiest_centre(truth, zoom: float, seed: int = 0, candidates: int = 64
     rng = np.random.default_rng(seed)
     cy, cx = random_centres(zoom, truth.extent, candidates, rng)
     imgs = truth.render([View(zoom, float(y), float(x)) for y, x in zip(cy, cx, strict=True)])
-    energy = (np.diff(imgs, axis=2) ** 2).mean(axis=(1, 2, 3)) + \
-        (np.diff(imgs, axis=3) ** 2).mean(axis=(1, 2, 3))
-    i = int(np.argmax(energy))
+    i = int(np.argmax(gradient_energy(imgs, per_view=True)))
     return float(cy[i]), float(cx[i])
 
 

@@ -133,12 +133,21 @@ class TrainConfig:
     boost_last: float = 2.0
     checkpoint_every: int = 500
     """Steps between checkpoints (and at the end of the run)."""
-    positions: str = "unknown"
+    positions: str = "auto"
     """``"known"``: one scene whose patches' views are known, so the generator's render of each
     real patch's view is also compared with the patch (reconstruction loss, issue 10);
-    ``"unknown"``: adversarial and consistency losses only (the published behaviour)."""
-    reconstruction_weight: float = 1.0
+    ``"unknown"``: adversarial and consistency losses only (the published behaviour);
+    ``"auto"``: known for one image, unknown for several (resolved when a run is created; the
+    run's config records the resolved mode)."""
+    reconstruction_weight: float = 4.0
     """Weight of the reconstruction loss (``positions="known"``)."""
+    reconstruction_octaves: tuple[float, ...] = ()
+    """Per-octave factors of ``reconstruction_weight`` (octave 0 first; octaves past the end
+    use the last factor; empty = 1 everywhere)."""
+    extra_octaves: int = 0
+    """Octaves beyond the data: the generator's finest ``extra_octaves`` octaves have no real
+    patches; their views are trained by the adversarial loss against the finest data octave
+    and by the scale-consistency loss (issue 10)."""
 
     def __post_init__(self) -> None:
         if self.positions not in POSITIONS:
@@ -146,9 +155,25 @@ class TrainConfig:
         if not self.reconstruction_weight >= 0:
             raise ValueError(f"reconstruction_weight must be >= 0, got "
                              f"{self.reconstruction_weight!r}")
+        factors = self.reconstruction_octaves
+        if not isinstance(factors, tuple | list) or not all(
+                isinstance(f, int | float) and not isinstance(f, bool) and f >= 0
+                for f in factors):
+            raise ValueError(f"reconstruction_octaves must be a list of numbers >= 0, got "
+                             f"{factors!r}")
+        object.__setattr__(self, "reconstruction_octaves", tuple(float(f) for f in factors))
+        if (isinstance(self.extra_octaves, bool) or not isinstance(self.extra_octaves, int)
+                or self.extra_octaves < 0):
+            raise ValueError(f"extra_octaves must be an integer >= 0, got "
+                             f"{self.extra_octaves!r}")
+
+    def reconstruction_factor(self, octave: int) -> float:
+        """The factor of ``reconstruction_weight`` at data octave ``octave``."""
+        f = self.reconstruction_octaves
+        return 1.0 if not f else f[min(int(octave), len(f) - 1)]
 
 
-POSITIONS = ("unknown", "known")
+POSITIONS = ("auto", "known", "unknown")
 
 
 @dataclass(frozen=True)
@@ -161,6 +186,17 @@ class Preset:
     train: TrainConfig = field(default_factory=TrainConfig)
     ms_per_view: str = ""
     """Measured render time per view on the reference machine (see docs/benchmarks.md)."""
+
+    def __post_init__(self) -> None:
+        if self.train.extra_octaves >= self.generator.octaves:
+            raise ValueError(f"extra_octaves ({self.train.extra_octaves}) must leave at least "
+                             f"one octave with data (the generator has "
+                             f"{self.generator.octaves} octaves)")
+
+    @property
+    def data_octaves(self) -> int:
+        """Octaves trained on real patches: the generator's minus the extra ones."""
+        return self.generator.octaves - self.train.extra_octaves
 
 
 def _check_positive(obj: object, *names: str) -> None:

@@ -6,7 +6,8 @@
   ``interval`` (lazy regularisation) so its average strength does not depend on the interval;
 - reconstruction (known positions, issue 10): the generator's render of a real patch's own view
   against the patch, ``L1 + (1 - SSIM)`` (SSIM with a Gaussian window, sigma 1.5, on images
-  mapped from [-1, 1] to [0, 1]).
+  mapped from [-1, 1] to [0, 1]), per sample, so that each sample can be weighted by its octave
+  (and samples without a real view, beyond the data, left out).
 """
 
 from __future__ import annotations
@@ -31,15 +32,25 @@ def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
     return grad.square().sum([1, 2, 3]).mean()
 
 
-def reconstruction(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """``mean |fake - real| + (1 - SSIM(fake, real))`` for views in [-1, 1] (0 when equal)."""
-    return (fake - real).abs().mean() + 1 - ssim((fake + 1) / 2, (real + 1) / 2)
+def reconstruction(fake: torch.Tensor, real: torch.Tensor,
+                   weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean |fake - real| + (1 - SSIM(fake, real))`` for views in [-1, 1] (0 when equal).
+
+    With ``weight [B]``: the per-sample losses weighted, summed and divided by the number of
+    samples with a non-zero weight (zero-weight samples take no part)."""
+    per_sample = ((fake - real).abs().mean([1, 2, 3])
+                  + 1 - ssim((fake + 1) / 2, (real + 1) / 2, per_sample=True))
+    if weight is None:
+        return per_sample.mean()
+    weight = weight.to(per_sample)
+    return (per_sample * weight).sum() / (weight > 0).sum().clamp_min(1)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5, data_range: float = 1.0,
-         ) -> torch.Tensor:
+         per_sample: bool = False) -> torch.Tensor:
     """Mean structural similarity of ``[B, C, H, W]`` images (Wang et al. 2004: Gaussian
-    window, ``K1 = 0.01``, ``K2 = 0.03``), differentiable; windows stay inside the image."""
+    window, ``K1 = 0.01``, ``K2 = 0.03``), differentiable; windows stay inside the image.
+    ``per_sample``: one value per image ``[B]``."""
     radius = min(int(3.5 * sigma + 0.5), (min(a.shape[-2:]) - 1) // 2)
     t = torch.arange(-radius, radius + 1, dtype=a.dtype, device=a.device)
     g = torch.exp(-t.square() / (2 * sigma**2))
@@ -55,4 +66,4 @@ def ssim(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5, data_range: float
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
          / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2)))
-    return s.mean()
+    return s.mean([1, 2, 3]) if per_sample else s.mean()

@@ -4,6 +4,11 @@
   real patches are unknown to D: it sees the patch and, when scale-conditioned, the zoom);
   lazy R1 every ``r1_interval`` steps;
 - generator: non-saturating loss plus ``consistency_weight`` times the scale-consistency loss;
+  with known positions (one image) also ``reconstruction_weight`` times the reconstruction loss
+  of each real patch's own view, weighted per octave (``reconstruction_octaves``);
+- octaves beyond the data (``extra_octaves``): the generator renders the drawn view, the
+  discriminator sees it with the zoom label of the real patch it is paired with (the finest
+  data octave, see :mod:`..data.dataset`); no reconstruction there;
 - the generator EMA (``G_ema``, what rendering uses) with a half-life of ``ema_kimg`` kimg;
 - one scene (pseudo-reconstruction) uses one fixed latent, several scenes a random latent per
   sample (generation);
@@ -17,6 +22,7 @@ events it yields.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -103,6 +109,10 @@ class Trainer:
             raise ValueError(f"the batch ({t.batch}) must be a multiple of the number of "
                              f"processes ({world}): each draws batch / processes views")
         self.rank_batch = t.batch // world
+        if t.positions == "auto":  # resolved when the run is created, and recorded
+            t = dataclasses.replace(t, positions="known" if len(sources) == 1 else "unknown")
+            self.preset = preset = dataclasses.replace(preset, train=t)
+            self.cfg = t
         self.known_positions = t.positions == "known"
         if self.known_positions and len(sources) != 1:
             raise ValueError(f"positions=known needs one scene (one image) whose patches have "
@@ -116,7 +126,9 @@ class Trainer:
                                   skew_kimg=t.skew_kimg, boost_first=t.boost_first,
                                   boost_last=t.boost_last)
         self.dataset = PatchDataset(sources, g_cfg.octaves, g_cfg.resolution, seed=self.rng,
-                                    schedule=schedule)
+                                    schedule=schedule, extra_octaves=t.extra_octaves)
+        self._rec_factors = torch.tensor([t.reconstruction_factor(k)
+                                          for k in range(g_cfg.octaves)])
         if self.dataset.channels != g_cfg.channels:
             raise ValueError(f"the preset renders {g_cfg.channels} channel(s) but the images "
                              f"have {self.dataset.channels}")
@@ -197,13 +209,14 @@ class Trainer:
         batch = self.dataset.draw(self.rank_batch, self.kimg)
         real = batch.images.to(dev)
         zoom, cy, cx = batch.zoom.to(dev), batch.cy.to(dev), batch.cx.to(dev)
+        view_zoom = batch.render_zoom.to(dev)  # = zoom, except beyond the data
         losses: dict[str, float] = {}
 
-        # Discriminator.
+        # Discriminator: fakes are judged with their real partner's zoom label.
         self.D.requires_grad_(True)
         z = self._latents(real.shape[0])
         with torch.no_grad():
-            fake = self.G(z, zoom, cy, cx)
+            fake = self.G(z, view_zoom, cy, cx)
         do_r1 = t.r1_gamma > 0 and self.step_count % t.r1_interval == 0
         real_in = real.detach().requires_grad_(do_r1)
         real_logits = self.D(real_in, zoom)
@@ -221,16 +234,18 @@ class Trainer:
 
         # Generator.
         self.D.requires_grad_(False)
-        fake = self.G(z, zoom, cy, cx, update_emas=True)
+        fake = self.G(z, view_zoom, cy, cx, update_emas=True)
         g_loss = g_nonsaturating(self.D(fake, zoom))
         losses["G"] = g_loss.item()
         if self.known_positions and t.reconstruction_weight > 0:
-            # ``fake`` is the render of each real patch's own view of the one scene
-            rec = reconstruction(fake, real)
-            losses["reconstruction"] = rec.item()
-            g_loss = g_loss + t.reconstruction_weight * rec
+            # where the batch has truth, ``fake`` is the render of each real patch's own view
+            weight = self._rec_factors[batch.octave] * batch.has_truth
+            if bool(weight.any()):
+                rec = reconstruction(fake, real, weight)
+                losses["reconstruction"] = rec.item()
+                g_loss = g_loss + t.reconstruction_weight * rec
         if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
-            c_loss = self._consistency(z, zoom, cy, cx, fake)
+            c_loss = self._consistency(z, view_zoom, cy, cx, fake)
             losses["consistency"] = c_loss.item()
             g_loss = g_loss + t.consistency_weight * c_loss
         self.g_opt.zero_grad(set_to_none=True)
