@@ -1,5 +1,6 @@
 """The Train widget trains in a worker: progress advances, cancel stops within a step and
-leaves a loadable checkpoint, the loss plot has points, and a preview layer appears."""
+leaves a loadable checkpoint with the chosen options, the loss plot has points, and a preview
+layer appears."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def test_train_widget_runs_cancels_and_leaves_a_checkpoint(make_napari_viewer, q
     widget.layer.value = viewer.layers["texture"]
     widget.preset.value = "tiny"
     widget.octaves.value = 1
+    widget.extra_octaves.value = 1
+    assert widget.positions.value == "auto"
+    widget.positions.value = "unknown"
     widget.steps.value = 500
     widget.preview_every.value = 2
     widget.threads.value = 1
@@ -39,6 +43,9 @@ def test_train_widget_runs_cancels_and_leaves_a_checkpoint(make_napari_viewer, q
     assert PREVIEW_LAYER in viewer.layers
     _, _, state = checkpoint.load_generator(tmp_path / "run", lambda p: Generator(p.generator))
     assert state["step"] == widget.steps_done
+    preset = checkpoint.read_config(tmp_path / "run")[0]  # the options reached the run
+    assert (preset.train.positions, preset.data_octaves, preset.generator.octaves) == (
+        "unknown", 1, 2)
     assert not widget.cancel_button.enabled
     # an image too small for the preset: the error is shown, the widget is ready again
     viewer.add_image(np.zeros((20, 20, 3), np.uint8), name="tiny image", rgb=True)

@@ -424,13 +424,17 @@ def _drive(steps, quiet: bool, units: dict[str, str]):
 def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="evaluate a run against its ground truth, per octave, with the bicubic baseline",
-        description=_EVAL_HELP + " Prints the table; --json writes it, --plots writes "
-        "metrics.png and contact_sheet.png (learned | truth | bicubic at every zoom).",
+        help="evaluate runs against their ground truth, per octave, with the bicubic baseline",
+        description=_EVAL_HELP + " Also the detail (gradient energy) at every octave and the "
+        "model's size against the truth pyramid's. Prints the table; --json writes it, --plots "
+        "writes metrics.png and contact_sheet.png (learned | truth | bicubic at every zoom). "
+        "Several RUNs (e.g. known and unknown positions) are evaluated against the same truth "
+        "and printed in one table; --json and --plots are then folders (a report and a plot "
+        "folder per run, named after it, and comparison.png).",
     )
-    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directory (or several)")
     p.add_argument("--truth", metavar="IMAGE",
-                   help="ground-truth image (default: the run's training image)")
+                   help="ground-truth image (default: the first run's training image)")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write metrics.png and contact_sheet.png")
     p.add_argument("--center", nargs=2, type=float, metavar=("CY", "CX"),
@@ -444,21 +448,52 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.eval.compare import eval_steps, run_image
-    from napari_scalespace.eval.evaluate import format_table, markdown_table
+    from napari_scalespace.eval.evaluate import (
+        compression_line,
+        format_table,
+        markdown_table,
+        side_by_side_markdown,
+    )
 
     keep_large_allocations()
     _check_eval_args(args)
-    image = args.truth or run_image(args.run)
+    image = args.truth or run_image(args.runs[0])
     if image is None:
-        raise ValueError(f"{args.run}: the run names no image file that exists; pass --truth")
+        raise ValueError(f"{args.runs[0]}: the run names no image file that exists; pass "
+                         f"--truth")
+    several = len(args.runs) > 1
+    labels = [Path(run).resolve().name for run in args.runs]
+    if several and len(set(labels)) != len(labels):
+        raise ValueError(f"the runs need distinct folder names (reports are named after "
+                         f"them), got {labels}")
+    reports, written = [], []
     with _scheduler(args.scheduler) as client:
-        steps = eval_steps(args.run, image, args.json, args.plots, views=args.views,
-                           octaves=args.octaves, seed=args.seed, device=args.device,
-                           inception=args.inception,
-                           centre=tuple(args.center) if args.center else None, client=client)
-        _, report, files = _drive(steps, args.quiet, {"eval": "step"})
-    print(markdown_table(report) if args.markdown else format_table(report))
-    for path in files.values():
+        for run, label in zip(args.runs, labels, strict=True):
+            json_path = args.json and (Path(args.json) / f"{label}.json" if several
+                                       else args.json)
+            plots = args.plots and (Path(args.plots) / label if several else args.plots)
+            steps = eval_steps(run, image, json_path, plots, views=args.views,
+                               octaves=args.octaves, seed=args.seed, device=args.device,
+                               inception=args.inception,
+                               centre=tuple(args.center) if args.center else None,
+                               client=client)
+            _, report, files = _drive(steps, args.quiet, {"eval": "step"})
+            reports.append(report)
+            written += files.values()
+    if several:
+        print(side_by_side_markdown(reports, labels))
+        if args.plots:
+            from napari_scalespace.eval.plots import plot_comparison
+
+            written.append(plot_comparison(reports, labels,
+                                           Path(args.plots) / "comparison.png"))
+    else:
+        r = reports[0]
+        if args.markdown:
+            print(markdown_table(r) + (f"\n\n{compression_line(r)}" if r.compression else ""))
+        else:
+            print(format_table(r))
+    for path in written:
         print(f"wrote {path}")
     return 0
 

@@ -1,5 +1,9 @@
 """The Train dock widget: pick an image layer, a preset and a run folder; start, cancel, resume.
 
+Options beyond the preset: the octaves with data, extra octaves rendered past them, and
+positions (auto = known for the one image a widget trains on: the scale space reproduces it;
+unknown = the published objective).
+
 Training runs in a napari thread worker; the worker never touches Qt and only *yields*
 :class:`~napari_scalespace.train.trainer.StepEvent` s and preview images, which the widget shows
 (progress bar, loss plot, a preview layer). Torch uses all cores but one by default, so the
@@ -33,13 +37,24 @@ from ._worker import errors_returned, start
 PREVIEW_LAYER = "scalespace preview"
 
 
+POSITION_CHOICES = [("auto (known: one image)", "auto"), ("known", "known"),
+                    ("unknown (published)", "unknown")]
+POSITIONS_TIP = ("known: the render of each training patch's own view is also compared with the "
+                 "patch, so the scale space reproduces the image where it has data; unknown: "
+                 "the published objective (adversarial + scale consistency) only")
+
+
 def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: int,
-                 threads: int, resume: bool, preview_every: int, cancel: threading.Event):
-    """Generator run in a worker thread: yields ("step", event) and ("preview", image)."""
+                 threads: int, resume: bool, preview_every: int, cancel: threading.Event,
+                 positions: str = "auto", extra_octaves: int = 0):
+    """Generator run in a worker thread: yields ("step", event) and ("preview", image).
+
+    ``octaves`` (0 = the preset's) are the octaves with data; ``extra_octaves`` more are
+    rendered past them (issue 10)."""
     import torch
 
     from ..data import open_source
@@ -52,9 +67,10 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
     source = open_source(data, name=name)
     preset = None
     if not resume:
-        overrides = {"channels": source.channels}
-        if octaves > 0:
-            overrides["octaves"] = octaves
+        overrides = {"channels": source.channels, "positions": positions}
+        data_octaves = octaves if octaves > 0 else get_preset(preset_name).generator.octaves
+        overrides["octaves"] = data_octaves + extra_octaves
+        overrides["extra_octaves"] = extra_octaves
         preset = get_preset(preset_name, **overrides)
     info = {"images": [name], "scenes": 1, "channels": source.channels,
             "value_range": [list(source.value_range)],
@@ -79,7 +95,11 @@ class TrainWidget(QWidget):
         self.viewer = napari_viewer
         self.layer = ComboBox(label="image", choices=self._image_layers)
         self.preset = ComboBox(label="preset", choices=sorted(PRESETS), value="small")
-        self.octaves = SpinBox(label="octaves (0 = preset)", value=0, min=0, max=8)
+        self.octaves = SpinBox(label="octaves with data (0 = preset)", value=0, min=0, max=8)
+        self.extra_octaves = SpinBox(label="extra octaves past the data", value=0, min=0,
+                                     max=4)
+        self.positions = ComboBox(label="positions", value="auto", choices=POSITION_CHOICES,
+                                  tooltip=POSITIONS_TIP)
         self.steps = SpinBox(label="steps", value=400, min=1, max=10_000_000)
         self.out = FileEdit(label="run folder", mode="d", value=Path.home() / "scalespace-run")
         self.threads = SpinBox(label="CPU threads", value=default_threads(), min=1,
@@ -88,9 +108,10 @@ class TrainWidget(QWidget):
         self.preview_every = SpinBox(label="preview every (steps)", value=50, min=1)
         self.start_button = PushButton(text="Start")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.form = Container(widgets=[self.layer, self.preset, self.octaves, self.steps,
-                                       self.out, self.threads, self.resume, self.preview_every,
-                                       self.start_button, self.cancel_button])
+        self.form = Container(widgets=[
+            self.layer, self.preset, self.octaves, self.extra_octaves, self.positions,
+            self.steps, self.out, self.threads, self.resume, self.preview_every,
+            self.start_button, self.cancel_button])
         self.status = QLabel("idle")
         self.plot = LossPlot()
         layout = QVBoxLayout(self)
@@ -124,7 +145,7 @@ class TrainWidget(QWidget):
         start(self, errors_returned(_train_steps(
             data, name, Path(self.out.value), self.preset.value, self.octaves.value,
             self.steps.value, self.threads.value, self.resume.value, self.preview_every.value,
-            self._cancel)))
+            self._cancel, self.positions.value, self.extra_octaves.value)))
 
     def cancel(self) -> None:
         self._cancel.set()

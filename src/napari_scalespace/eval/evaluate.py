@@ -42,8 +42,9 @@ from .features import FeatureNet, fid, kid
 from .swd import swd
 from .views import BicubicViews, LearnedViews, TruthViews
 
-__all__ = ["EvalReport", "OctaveResult", "distributed_evaluate_steps", "evaluate_octave",
-           "evaluate_steps", "format_table"]
+__all__ = ["EvalReport", "OctaveResult", "compression_line", "distributed_evaluate_steps",
+           "evaluate_octave", "evaluate_steps", "format_table", "markdown_table",
+           "side_by_side_markdown"]
 
 PSNR_CAP = 100.0
 """PSNR values are capped here (dB): identical up to float round-off (JSON has no infinity)."""
@@ -365,6 +366,8 @@ def format_table(report: EvalReport) -> str:
             f"{_fmt(o.consistency_psnr, '6.2f')} / {_fmt(o.consistency_psnr_bicubic, '<6.2f')}"
             f"             {_fmt(o.seam_psnr, '6.2f')}     {_fmt(o.seam_gradient_ratio, '5.2f')}")
     rows += report.notes
+    if report.compression:
+        rows.append(compression_line(report))
     return "\n".join(rows)
 
 
@@ -381,4 +384,67 @@ def markdown_table(report: EvalReport) -> str:
                     f"{pair(o.ssim, o.ssim_bicubic, '.3f')} | "
                     f"{pair(o.consistency_psnr, o.consistency_psnr_bicubic, '.2f')} | "
                     f"{_fmt(o.seam_psnr, '.2f')} | {_fmt(o.seam_gradient_ratio, '.2f')} |")
+    return "\n".join(rows)
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.2f} MB"
+
+
+def compression_line(report: EvalReport) -> str:
+    """One sentence on the model's size against the truth pyramid's."""
+    c = report.compression or {}
+    if not c:
+        return ""
+    zarr = c.get("truth_zarr")
+    return (f"size: generator {_mb(c['generator_float16'])} as float16 "
+            f"({_mb(c['generator_float32'])} as float32) vs the truth pyramid over "
+            f"{c['octaves']} octaves {_mb(c['truth_uncompressed'])} uncompressed "
+            f"({c['ratio_uncompressed_float16']:g}x the float16 generator)"
+            + ("" if zarr is None else
+               f", {_mb(zarr)} as OME-Zarr ({c['ratio_zarr_float16']:g}x)"))
+
+
+def mean_covered(report: EvalReport, name: str) -> float | None:
+    """The mean of metric ``name`` over the octaves the data covers (``None`` if none)."""
+    vals = [getattr(o, name) for o in report.octaves
+            if o.covered and getattr(o, name) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def side_by_side_markdown(reports: list[EvalReport], labels: list[str]) -> str:
+    """Several runs against one truth in one markdown table (a cell per metric: each run's
+    value in the order of ``labels``, then the bicubic baseline's), the mean PSNR over the
+    octaves with data, and each run's size against the truth pyramid."""
+    if len(reports) != len(labels) or not reports:
+        raise ValueError("one label per report, at least one report")
+    first = reports[0]
+    if any([o.octave for o in r.octaves] != [o.octave for o in first.octaves]
+           for r in reports):
+        raise ValueError("the reports cover different octaves")
+    who = " / ".join(labels)
+    rows = [f"| octave | data | PSNR dB ({who} / bicubic) | SSIM ({who} / bicubic) "
+            f"| SWD x1000 ({who} / bicubic) | consistency PSNR dB ({who}) "
+            f"| gradient energy x1000 ({who} / truth) |",
+            "|---:|:---:|---:|---:|---:|---:|---:|"]
+
+    def cell(k: int, name: str, base: str | None, spec: str, scale: float = 1.0) -> str:
+        vals = [getattr(r.octaves[k], name) for r in reports]
+        if base is not None:
+            vals.append(getattr(first.octaves[k], base))
+        return " / ".join(_fmt(None if v is None else v * scale, spec) for v in vals)
+
+    for k, o in enumerate(first.octaves):
+        rows.append(f"| {o.octave} | {'yes' if o.covered else 'no'} | "
+                    f"{cell(k, 'psnr', 'psnr_bicubic', '.2f')} | "
+                    f"{cell(k, 'ssim', 'ssim_bicubic', '.3f')} | "
+                    f"{cell(k, 'swd', 'swd_bicubic', '.1f')} | "
+                    f"{cell(k, 'consistency_psnr', None, '.2f')} | "
+                    f"{cell(k, 'gradient_energy', 'gradient_energy_truth', '.2f', 1000)} |")
+    means = [mean_covered(r, "psnr") for r in reports]
+    rows += ["", "mean PSNR over the octaves with data: " + ", ".join(
+        f"{label} {_fmt(m, '.2f')} dB" for label, m in zip(labels, means, strict=True))]
+    for label, r in zip(labels, reports, strict=True):
+        if r.compression:
+            rows += ["", f"{label} (positions {r.positions or '?'}): {compression_line(r)}"]
     return "\n".join(rows)

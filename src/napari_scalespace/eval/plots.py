@@ -15,7 +15,8 @@ from ..geometry import View, clamped_centre, random_centres
 from .evaluate import EvalReport
 from .metrics import gradient_energy
 
-__all__ = ["busiest_centre", "contact_sheet", "plot_metrics", "save_contact_sheet"]
+__all__ = ["busiest_centre", "contact_sheet", "plot_comparison", "plot_metrics",
+           "save_contact_sheet"]
 
 # (title, model field, bicubic field or None, higher is better)
 PANELS = [
@@ -67,6 +68,48 @@ def plot_metrics(report: EvalReport, path: str | Path, title: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
+    return path
+
+
+# (title, field, baseline field or None, baseline label)
+COMPARISON = [
+    ("PSNR vs truth, dB", "psnr", "psnr_bicubic", "bicubic zoom"),
+    ("SWD x1000 vs truth (lower is better)", "swd", "swd_bicubic", "bicubic zoom"),
+    ("SSIM vs truth", "ssim", "ssim_bicubic", "bicubic zoom"),
+    ("scale consistency PSNR, dB", "consistency_psnr", None, ""),
+    ("detail: gradient energy x1000", "gradient_energy", "gradient_energy_truth", "truth"),
+]
+
+
+def plot_comparison(reports: list[EvalReport], labels: list[str], path: str | Path,
+                    title: str = "") -> Path:
+    """Several runs against one truth: one panel per metric, a line per run (and the
+    baseline dashed), per octave; octaves finer than the data shaded."""
+    fig = Figure(figsize=(16, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(COMPARISON))
+    last = max((o.octave for r in reports for o in r.octaves), default=0)
+    data_zoom = reports[0].data_zoom
+    for ax, (name, field_, base, base_label) in zip(axes, COMPARISON, strict=True):
+        scale = 1000.0 if field_ == "gradient_energy" else 1.0
+        for i, (r, label) in enumerate(zip(reports, labels, strict=True)):
+            x, y = _series(r, field_)
+            ax.plot(x, y * scale, "o-", color=f"C{i}", label=label)
+        if base:
+            x, y = _series(reports[0], base)
+            ax.plot(x, y * scale, "s--", color="0.4", label=base_label)
+        if data_zoom < last:
+            ax.axvspan(data_zoom, last + 0.5, color="0.9", zorder=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("octave (zoom)")
+        ax.set_xticks(range(last + 1))
+        ax.set_xlim(-0.5, last + 0.5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title or f"vs {Path(reports[0].truth).name}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
     return path
 
 

@@ -139,7 +139,7 @@ class TrainConfig:
     ``"unknown"``: adversarial and consistency losses only (the published behaviour);
     ``"auto"``: known for one image, unknown for several (resolved when a run is created; the
     run's config records the resolved mode)."""
-    reconstruction_weight: float = 4.0
+    reconstruction_weight: float = 10.0
     """Weight of the reconstruction loss (``positions="known"``)."""
     reconstruction_octaves: tuple[float, ...] = ()
     """Per-octave factors of ``reconstruction_weight`` (octave 0 first; octaves past the end
