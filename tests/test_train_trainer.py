@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from napari_scalespace import checkpoint
 from napari_scalespace.data import open_source
@@ -47,3 +48,19 @@ def test_channel_mismatch_is_refused_before_a_run_is_created(tmp_path):
     with pytest.raises(ValueError, match="channel"):
         Trainer(tmp_path / "run", [gray], get_preset("tiny", octaves=1), seed=0)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("rampup", [0.0, 0.05])
+def test_the_ema_follows_the_generator_with_its_half_life_ramped_up_early(tmp_path, rampup):
+    preset = get_preset("tiny", octaves=1, batch=4, ema_kimg=0.5, ema_rampup=rampup)
+    trainer = Trainer(tmp_path / "run", [open_source(texture())], preset, seed=0)
+    before = [p.detach().clone() for p in trainer.G_ema.parameters()]
+    trainer.step()  # 4 images shown: half-life min(500, 4 * rampup) images
+    half_life = 500 if rampup == 0 else 4 * rampup
+    beta = 0.5 ** (4 / half_life)
+    for old, ema, new in zip(before, trainer.G_ema.parameters(), trainer.G.parameters(),
+                             strict=True):
+        torch.testing.assert_close(ema, old * beta + new * (1 - beta))
+    moved = sum((e - o).abs().sum() for e, o in zip(trainer.G_ema.parameters(), before,
+                                                   strict=True))
+    assert moved > 0

@@ -121,6 +121,9 @@ class TrainConfig:
     """Lazy R1: the penalty runs every r1_interval steps, scaled by the interval."""
     ema_kimg: float = 10.0
     """Half-life of the generator EMA, in thousands of images."""
+    ema_rampup: float = 0.05
+    """Early in a run the EMA half-life is at most this fraction of the images shown so far
+    (0 = off), so that short runs render a recent generator, not its random start."""
     consistency_weight: float = 4.0
     """Weight of the scale-consistency loss (lambda)."""
     consistency_interval: int = 1

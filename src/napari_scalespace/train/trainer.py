@@ -9,7 +9,8 @@
 - octaves beyond the data (``extra_octaves``): the generator renders the drawn view, the
   discriminator sees it with the zoom label of the real patch it is paired with (the finest
   data octave, see :mod:`..data.dataset`); no reconstruction there;
-- the generator EMA (``G_ema``, what rendering uses) with a half-life of ``ema_kimg`` kimg;
+- the generator EMA (``G_ema``, what rendering uses) with a half-life of ``ema_kimg`` kimg,
+  at most ``ema_rampup`` times the images shown so far (short runs follow the generator);
 - one scene (pseudo-reconstruction) uses one fixed latent, several scenes a random latent per
   sample (generation);
 - progress is reported as :class:`StepEvent` after every step; ``run`` checks a cancel flag
@@ -255,10 +256,9 @@ class Trainer:
         self.g_opt.step()
         if self.dist is not None:
             self.dist.average_buffers(self.G)
-        self._update_ema(t.batch)
-
         self.step_count += 1
         self.kimg += t.batch / 1000
+        self._update_ema(t.batch)
         seconds = time.perf_counter() - t0
         return StepEvent(
             step=self.step_count, total_steps=None, kimg=self.kimg, losses=losses,
@@ -280,7 +280,10 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self, batch: int) -> None:
-        beta = 0.5 ** (batch / max(self.cfg.ema_kimg * 1000, 1e-8))
+        half_life = self.cfg.ema_kimg * 1000
+        if self.cfg.ema_rampup > 0:  # (called after kimg counts this step's images)
+            half_life = min(half_life, self.kimg * 1000 * self.cfg.ema_rampup)
+        beta = 0.5 ** (batch / max(half_life, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.lerp_(p, 1 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
