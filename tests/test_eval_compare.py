@@ -159,3 +159,32 @@ def test_the_report_records_the_mode_detail_and_compression(pair):
     assert c["ratio_uncompressed_float16"] == pytest.approx(
         c["truth_uncompressed"] / c["generator_float16"], rel=1e-3)
     assert EvalReport.load(out / METRICS).compression == c
+
+
+def test_cli_eval_of_several_runs_prints_one_table(pair, tmp_path, capsys):
+    run, _, _ = pair
+    image = run_image(run)
+    other = tmp_path / "other-run"
+    assert main(["train", image, "--out", str(other), "--preset", "tiny", "--steps", "1",
+                 "--octaves", "2", "--batch", "2", "--threads", "1", "--positions",
+                 "unknown"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), str(other), "--truth", image, "--views", "4", "--octaves",
+                 "1", "--json", str(tmp_path / "json"), "--plots", str(tmp_path / "plots"),
+                 "--quiet", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    names = [run.name, "other-run"]
+    reports = [EvalReport.load(tmp_path / "json" / f"{n}.json") for n in names]
+    assert reports[1].positions == "unknown"
+    lines = text.splitlines()
+    assert f"PSNR dB ({names[0]} / other-run / bicubic)" in lines[0]
+    o = [r.octaves[1] for r in reports]
+    assert lines[3].startswith("| 1 | yes | ")
+    assert f"{o[0].psnr:.2f} / {o[1].psnr:.2f} / {o[0].psnr_bicubic:.2f}" in lines[3]
+    assert f"{o[0].swd:.1f} / {o[1].swd:.1f} / {o[0].swd_bicubic:.1f}" in lines[3]
+    assert "mean PSNR over the octaves with data" in text and "size: generator" in text
+    for n in names:
+        assert (tmp_path / "plots" / n / PLOT).is_file()
+    assert (tmp_path / "plots" / "comparison.png").stat().st_size > 1000
+    assert main(["eval", str(run), str(run), "--truth", image]) == 2  # names must differ
+    assert "distinct folder names" in capsys.readouterr().err
