@@ -186,5 +186,7 @@ def test_cli_eval_of_several_runs_prints_one_table(pair, tmp_path, capsys):
     for n in names:
         assert (tmp_path / "plots" / n / PLOT).is_file()
     assert (tmp_path / "plots" / "comparison.png").stat().st_size > 1000
+    sheet = np.asarray(Image.open(tmp_path / "plots" / CONTACT))
+    assert sheet.shape[1] > sheet.shape[0]  # 2 zooms down; 2 runs, truth, bicubic across
     assert main(["eval", str(run), str(run), "--truth", image]) == 2  # names must differ
     assert "distinct folder names" in capsys.readouterr().err

@@ -430,7 +430,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
         "writes metrics.png and contact_sheet.png (learned | truth | bicubic at every zoom). "
         "Several RUNs (e.g. known and unknown positions) are evaluated against the same truth "
         "and printed in one table; --json and --plots are then folders (a report and a plot "
-        "folder per run, named after it, and comparison.png).",
+        "folder per run, named after it, plus comparison.png and contact_sheet.png with a "
+        "column per run).",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directory (or several)")
     p.add_argument("--truth", metavar="IMAGE",
@@ -483,10 +484,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if several:
         print(side_by_side_markdown(reports, labels))
         if args.plots:
+            from napari_scalespace.eval.compare import CONTACT, comparison_sheet
             from napari_scalespace.eval.plots import plot_comparison
 
             written.append(plot_comparison(reports, labels,
                                            Path(args.plots) / "comparison.png"))
+            written.append(comparison_sheet(
+                args.runs, labels, image, Path(args.plots) / CONTACT, args.octaves,
+                tuple(args.center) if args.center else None, args.device))
     else:
         r = reports[0]
         if args.markdown:

@@ -22,6 +22,7 @@ __all__ = [
     "PLOT",
     "TRUTH",
     "compare_steps",
+    "comparison_sheet",
     "eval_steps",
     "run_image",
 ]
@@ -100,6 +101,30 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
                                "bicubic": BicubicViews(source, R)}, centre, n_oct)
         files["contact_sheet"] = save_contact_sheet(sheet, plots / CONTACT, centre)
     yield "report", report, files
+
+
+def comparison_sheet(runs: list, labels: list[str], image: object, path: str | Path,
+                     octaves: int | None = None, centre: tuple[float, float] | None = None,
+                     device: str = "auto") -> Path:
+    """One contact sheet of several runs of one image: a column per run (``labels``), then
+    truth and bicubic, a row per zoom, around ``centre`` (default: as :func:`eval_steps`)."""
+    from ..data import open_source
+    from ..geometry import native_zoom
+    from ..render.renderer import Renderer
+    from .plots import busiest_centre, contact_sheet, save_contact_sheet
+    from .views import BicubicViews, LearnedViews, TruthViews
+
+    source = open_source(image)
+    renderers = [Renderer(run, device=device, cache_mb=0) for run in runs]
+    R = renderers[0].tile_size
+    n_oct = max(r.octaves for r in renderers) if octaves is None else octaves
+    truth = TruthViews(source, R)
+    if centre is None:
+        centre = busiest_centre(truth, min(n_oct, int(native_zoom(source.height, source.width,
+                                                                  R))))
+    providers = {label: LearnedViews(r) for label, r in zip(labels, renderers, strict=True)}
+    providers |= {"truth": truth, "bicubic": BicubicViews(source, R)}
+    return save_contact_sheet(contact_sheet(providers, centre, n_oct), path, centre)
 
 
 def _describe_run(report, run_dir, renderer, source) -> None:
