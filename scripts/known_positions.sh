@@ -5,11 +5,12 @@
 #  same wall time (so the same CPU time under the same load), then evaluate both into one table.
 #  Then one run with --extra-octaves 2 on the bundled H&E sample (data up to zoom 4, rendered
 #  to zoom 6).
-#   bash scripts/known_positions.sh                 # MINUTES=22 per pair
+#   bash scripts/known_positions.sh                 # MINUTES=22 per pair, EXTRA_MINUTES=25
 #   STAGES="eval extra" bash scripts/known_positions.sh   # only re-evaluate existing runs
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MINUTES="${MINUTES:-22}"
+EXTRA_MINUTES="${EXTRA_MINUTES:-25}"
 STAGES="${STAGES:-train eval extra}"
 DATA="${DATA:-runs/eval-data}"
 OUT=docs/evaluation
@@ -29,7 +30,7 @@ for name in bluemarble he; do
     if [[ " $STAGES " == *" eval "* ]]; then
         mkdir -p "$OUT/kp-$name"
         "$CLI" eval "runs/kp-$name-known" "runs/kp-$name-unknown" --truth "${IMAGES[$name]}" \
-            --json "$OUT/kp-$name" --plots "$OUT/kp-$name" --markdown --views 64 \
+            --json "$OUT/kp-$name" --plots "$OUT/kp-$name" --views 64 --quiet \
             > "$OUT/kp-$name/table.md"
     fi
 done
@@ -37,11 +38,11 @@ if [[ " $STAGES " == *" extra "* ]]; then
     he=src/napari_scalespace/data/samples/he_1024.jpg
     if [[ " $STAGES " == *" train "* ]]; then
         "$CLI" train "$he" --out runs/kp-extra --preset small --extra-octaves 2 \
-            --steps 100000 --time-limit "$MINUTES" --threads 2 --seed 0 > runs/kp-extra.log 2>&1
+            --steps 100000 --time-limit "$EXTRA_MINUTES" --threads 2 --seed 0 > runs/kp-extra.log 2>&1
     fi
     if [[ " $STAGES " == *" eval "* ]]; then
         mkdir -p "$OUT/kp-extra"
         "$CLI" eval runs/kp-extra --truth "$he" --json "$OUT/kp-extra/report.json" \
-            --plots "$OUT/kp-extra" --markdown --views 64 > "$OUT/kp-extra/table.md"
+            --plots "$OUT/kp-extra" --markdown --views 64 --quiet > "$OUT/kp-extra/table.md"
     fi
 fi

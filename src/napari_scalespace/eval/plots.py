@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..geometry import View, clamped_centre, random_centres
-from .evaluate import EvalReport
+from .evaluate import PSNR_CAP, EvalReport
 from .metrics import gradient_energy
 
 __all__ = ["busiest_centre", "contact_sheet", "plot_comparison", "plot_metrics",
@@ -73,7 +73,7 @@ def plot_metrics(report: EvalReport, path: str | Path, title: str = "") -> Path:
 
 # (title, field, baseline field or None, baseline label)
 COMPARISON = [
-    ("PSNR vs truth, dB", "psnr", "psnr_bicubic", "bicubic zoom"),
+    ("PSNR vs truth, dB (bicubic at zoom 0 = truth)", "psnr", "psnr_bicubic", "bicubic zoom"),
     ("SWD x1000 vs truth (lower is better)", "swd", "swd_bicubic", "bicubic zoom"),
     ("SSIM vs truth", "ssim", "ssim_bicubic", "bicubic zoom"),
     ("scale consistency PSNR, dB", "consistency_psnr", None, ""),
@@ -100,6 +100,10 @@ def plot_comparison(reports: list[EvalReport], labels: list[str], path: str | Pa
             ax.plot(x, y * scale, "s--", color="0.4", label=base_label)
         if data_zoom < last:
             ax.axvspan(data_zoom, last + 0.5, color="0.9", zorder=0)
+        if field_ == "psnr":  # bicubic's zoom 0 is the truth (capped PSNR): keep the scale
+            finite = [v for line in ax.get_lines() for v in line.get_ydata() if v < PSNR_CAP]
+            if finite:
+                ax.set_ylim(min(finite) - 2, max(finite) + 4)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("octave (zoom)")
         ax.set_xticks(range(last + 1))
