@@ -42,10 +42,12 @@ def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_vie
         assert (tmp_path / "cmp" / name).is_file()
     # octaves 0..2: the model's and the baseline's SWD, a consistency PSNR from octave 1 on
     assert widget.table.rowCount() == 3
-    header = [widget.table.horizontalHeaderItem(c).text() for c in range(12)]
+    header = [widget.table.horizontalHeaderItem(c).text() for c in range(14)]
     swd, cons = header.index("SWD model"), header.index("consistency PSNR model")
     assert all(float(widget.table.item(r, swd).text()) > 0 for r in range(3))
     assert widget.table.item(0, cons).text() == "-" and float(widget.table.item(2, cons).text())
+    detail = header.index("detail model")
+    assert all(float(widget.table.item(r, detail).text()) > 0 for r in range(3))
     assert not widget.plot.pixmap().isNull() and not widget.sheet.pixmap().isNull()
     assert widget.plot.pixmap().width() >= 300
     # the same folder shown by a fresh widget (as `show --compare` does)

@@ -40,7 +40,9 @@ COLUMNS = [("octave", "octave", "d"), ("data", "covered", ""),
            ("SSIM model", "ssim", ".3f"), ("SSIM bicubic", "ssim_bicubic", ".3f"),
            ("consistency PSNR model", "consistency_psnr", ".2f"),
            ("consistency PSNR bicubic", "consistency_psnr_bicubic", ".2f"),
-           ("seam PSNR", "seam_psnr", ".2f"), ("seam gradient", "seam_gradient_ratio", ".2f")]
+           ("seam PSNR", "seam_psnr", ".2f"), ("seam gradient", "seam_gradient_ratio", ".2f"),
+           ("detail model", "gradient_energy", ".2e"),
+           ("detail truth", "gradient_energy_truth", ".2e")]
 UNITS = {"learned": "tiles", "truth": "tiles", "eval": "steps"}
 
 

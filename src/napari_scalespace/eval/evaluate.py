@@ -352,10 +352,14 @@ def _fmt(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _milli(v: float | None) -> float | None:
+    return None if v is None else 1000 * v
+
+
 def format_table(report: EvalReport) -> str:
     """Plain-text table, one row per octave: model / bicubic for each metric."""
     head = ("octave  data  SWD model/bicubic   PSNR model/bicubic   SSIM model/bicubic  "
-            "consist. PSNR model/bicubic  seam PSNR  seam grad")
+            "consist. PSNR model/bicubic  seam PSNR  seam grad  detail x1000 model/truth")
     rows = [head]
     for o in report.octaves:
         rows.append(
@@ -364,7 +368,9 @@ def format_table(report: EvalReport) -> str:
             f"{_fmt(o.psnr, '6.2f')} / {_fmt(o.psnr_bicubic, '<6.2f')}      "
             f"{_fmt(o.ssim, '5.3f')} / {_fmt(o.ssim_bicubic, '<5.3f')}     "
             f"{_fmt(o.consistency_psnr, '6.2f')} / {_fmt(o.consistency_psnr_bicubic, '<6.2f')}"
-            f"             {_fmt(o.seam_psnr, '6.2f')}     {_fmt(o.seam_gradient_ratio, '5.2f')}")
+            f"             {_fmt(o.seam_psnr, '6.2f')}     {_fmt(o.seam_gradient_ratio, '5.2f')}"
+            f"      {_fmt(_milli(o.gradient_energy), '6.3f')} / "
+            f"{_fmt(_milli(o.gradient_energy_truth), '<6.3f')}")
     rows += report.notes
     if report.compression:
         rows.append(compression_line(report))
@@ -372,9 +378,11 @@ def format_table(report: EvalReport) -> str:
 
 
 def markdown_table(report: EvalReport) -> str:
-    """The table of :func:`format_table` as markdown (model / bicubic in each cell)."""
+    """The table of :func:`format_table` as markdown (model / bicubic in each cell; detail:
+    model / truth)."""
     rows = ["| octave | data | SWD x1000 | PSNR dB | SSIM | consistency PSNR dB | seam PSNR dB "
-            "| seam gradient |", "|---:|:---:|---:|---:|---:|---:|---:|---:|"]
+            "| seam gradient | detail x1000 (gradient energy) |",
+            "|---:|:---:|---:|---:|---:|---:|---:|---:|---:|"]
     for o in report.octaves:
         def pair(a, b, spec):
             return f"{_fmt(a, spec)} / {_fmt(b, spec)}"
@@ -383,7 +391,8 @@ def markdown_table(report: EvalReport) -> str:
                     f"{pair(o.psnr, o.psnr_bicubic, '.2f')} | "
                     f"{pair(o.ssim, o.ssim_bicubic, '.3f')} | "
                     f"{pair(o.consistency_psnr, o.consistency_psnr_bicubic, '.2f')} | "
-                    f"{_fmt(o.seam_psnr, '.2f')} | {_fmt(o.seam_gradient_ratio, '.2f')} |")
+                    f"{_fmt(o.seam_psnr, '.2f')} | {_fmt(o.seam_gradient_ratio, '.2f')} | "
+                    f"{pair(_milli(o.gradient_energy), _milli(o.gradient_energy_truth), '.3f')} |")
     return "\n".join(rows)
 
 
