@@ -7,18 +7,20 @@
 #  to zoom 6).
 #   bash scripts/known_positions.sh                 # MINUTES=22 per pair, EXTRA_MINUTES=25
 #   STAGES="eval extra" bash scripts/known_positions.sh   # only re-evaluate existing runs
+#   PAIRS=0 bash scripts/known_positions.sh   # only the extra-octave run (train + eval)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MINUTES="${MINUTES:-22}"
 EXTRA_MINUTES="${EXTRA_MINUTES:-25}"
 STAGES="${STAGES:-train eval extra}"
+PAIRS="${PAIRS:-1}"
 DATA="${DATA:-runs/eval-data}"
 OUT=docs/evaluation
 CLI=.venv/bin/napari-scalespace
 declare -A IMAGES=([bluemarble]="$DATA/bluemarble_land_1536.png" [he]="$DATA/cmu_small_region.svs")
 [[ -f "${IMAGES[he]}" ]] || STAGES="data" bash scripts/evaluation.sh
 
-for name in bluemarble he; do
+for name in $([[ "$PAIRS" == 1 ]] && echo bluemarble he); do
     if [[ " $STAGES " == *" train "* ]]; then
         for mode in known unknown; do
             "$CLI" train "${IMAGES[$name]}" --out "runs/kp-$name-$mode" --preset small \
@@ -36,7 +38,7 @@ for name in bluemarble he; do
 done
 # the H&E pair again, 35 minutes, the known run with per-octave reconstruction weights
 name=he
-if [[ " $STAGES " == *" train "* ]]; then
+if [[ "$PAIRS" == 1 && " $STAGES " == *" train "* ]]; then
     "$CLI" train "${IMAGES[$name]}" --out runs/kp-he35-known --preset small --steps 100000 \
         --time-limit 35 --threads 1 --seed 0 --positions known \
         --set "reconstruction_octaves=[4,2,1]" > runs/kp-he35-known.log 2>&1 &
@@ -44,7 +46,7 @@ if [[ " $STAGES " == *" train "* ]]; then
         --time-limit 35 --threads 1 --seed 0 --positions unknown > runs/kp-he35-unknown.log 2>&1 &
     wait
 fi
-if [[ " $STAGES " == *" eval "* ]]; then
+if [[ "$PAIRS" == 1 && " $STAGES " == *" eval "* ]]; then
     mkdir -p "$OUT/kp-he35"
     "$CLI" eval runs/kp-he35-known runs/kp-he35-unknown --truth "${IMAGES[$name]}" \
         --json "$OUT/kp-he35" --plots "$OUT/kp-he35" --views 64 --quiet > "$OUT/kp-he35/table.md"
