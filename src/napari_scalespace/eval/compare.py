@@ -62,7 +62,7 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
     from ..render.renderer import Renderer
     from .evaluate import distributed_evaluate_steps, evaluate_steps
     from .features import FeatureNet
-    from .plots import busiest_centre, contact_sheet, plot_metrics, save_contact_sheet
+    from .plots import contact_sheet, plot_metrics, save_contact_sheet
     from .views import BicubicViews, LearnedViews, TruthViews
 
     if renderer is None:
@@ -96,11 +96,20 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
         truth = TruthViews(source, R)
         n_oct = renderer.octaves if octaves is None else octaves
         if centre is None:
-            centre = busiest_centre(truth, min(n_oct, int(report.data_zoom)))
+            centre = default_centre(truth, n_oct)
         sheet = contact_sheet({"learned": LearnedViews(renderer), "truth": truth,
                                "bicubic": BicubicViews(source, R)}, centre, n_oct)
         files["contact_sheet"] = save_contact_sheet(sheet, plots / CONTACT, centre)
     yield "report", report, files
+
+
+def default_centre(truth, octaves: int) -> tuple[float, float]:
+    """The contact sheets' centre: the busiest region at the finest zoom the data covers."""
+    from ..geometry import native_zoom
+    from .plots import busiest_centre
+
+    data_zoom = native_zoom(truth.source.height, truth.source.width, truth.resolution)
+    return busiest_centre(truth, min(octaves, int(data_zoom + 1e-9)))
 
 
 def comparison_sheet(runs: list, labels: list[str], image: object, path: str | Path,
@@ -109,9 +118,8 @@ def comparison_sheet(runs: list, labels: list[str], image: object, path: str | P
     """One contact sheet of several runs of one image: a column per run (``labels``), then
     truth and bicubic, a row per zoom, around ``centre`` (default: as :func:`eval_steps`)."""
     from ..data import open_source
-    from ..geometry import native_zoom
     from ..render.renderer import Renderer
-    from .plots import busiest_centre, contact_sheet, save_contact_sheet
+    from .plots import contact_sheet, save_contact_sheet
     from .views import BicubicViews, LearnedViews, TruthViews
 
     source = open_source(image)
@@ -120,8 +128,7 @@ def comparison_sheet(runs: list, labels: list[str], image: object, path: str | P
     n_oct = max(r.octaves for r in renderers) if octaves is None else octaves
     truth = TruthViews(source, R)
     if centre is None:
-        centre = busiest_centre(truth, min(n_oct, int(native_zoom(source.height, source.width,
-                                                                  R))))
+        centre = default_centre(truth, n_oct)
     providers = {label: LearnedViews(r) for label, r in zip(labels, renderers, strict=True)}
     providers |= {"truth": truth, "bicubic": BicubicViews(source, R)}
     return save_contact_sheet(contact_sheet(providers, centre, n_oct), path, centre)
