@@ -105,11 +105,12 @@ def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None 
 
 def default_centre(truth, octaves: int) -> tuple[float, float]:
     """The contact sheets' centre: the busiest region at the finest zoom the data covers."""
-    from ..geometry import native_zoom
+    from ..data.dataset import max_octaves
     from .plots import busiest_centre
 
-    data_zoom = native_zoom(truth.source.height, truth.source.width, truth.resolution)
-    return busiest_centre(truth, min(octaves, int(data_zoom + 1e-9)))
+    src = truth.source
+    return busiest_centre(truth, min(octaves, max_octaves(src.height, src.width,
+                                                          truth.resolution)))
 
 
 def comparison_sheet(runs: list, labels: list[str], image: object, path: str | Path,

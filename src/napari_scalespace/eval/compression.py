@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..geometry import PyramidGrid, native_zoom
+from ..data.dataset import max_octaves
+from ..geometry import PyramidGrid
 
 __all__ = ["compression", "generator_bytes", "pyramid_bytes", "store_bytes"]
 
@@ -43,30 +42,25 @@ def store_bytes(path: str | Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def compression(G: torch.nn.Module, source, extent: tuple[float, float], octaves: int,
-                zarr: bool = True) -> dict:
+def compression(G: torch.nn.Module, source, extent: tuple[float, float], octaves: int
+                ) -> dict:
     """The sizes and ratios of the report (see the module docstring): the truth pyramid has
-    ``min(octaves, floor(data zoom))`` octaves on the run's grid; ``zarr=False`` skips
-    writing it (``truth_zarr`` is then ``None``)."""
+    ``min(octaves, octaves the image resolves)`` octaves on the run's grid."""
     from ..render.export import truth_steps
 
     tile = G.cfg.resolution
-    covered = min(int(octaves),
-                  math.floor(native_zoom(source.height, source.width, tile) + 1e-9))
+    covered = min(int(octaves), max_octaves(source.height, source.width, tile))
     grid = PyramidGrid(covered, tile, extent)
     model = generator_bytes(G)
     out = {"octaves": covered, "generator_float16": model["float16"],
            "generator_float32": model["float32"],
-           "truth_uncompressed": pyramid_bytes(grid, source.channels), "truth_zarr": None}
-    if zarr:
-        with tempfile.TemporaryDirectory(prefix="scalespace-truth-") as tmp:
-            store = Path(tmp) / "truth.zarr"
-            for _ in truth_steps(source, store, grid):
-                pass
-            out["truth_zarr"] = store_bytes(store)
-    for name in ("truth_uncompressed", "truth_zarr"):
-        if out[name] is not None:
-            out[f"ratio_{name.removeprefix('truth_')}_float16"] = round(
-                out[name] / model["float16"], 3)
+           "truth_uncompressed": pyramid_bytes(grid, source.channels)}
+    with tempfile.TemporaryDirectory(prefix="scalespace-truth-") as tmp:
+        store = Path(tmp) / "truth.zarr"
+        for _ in truth_steps(source, store, grid):
+            pass
+        out["truth_zarr"] = store_bytes(store)
+    for name in ("uncompressed", "zarr"):
+        out[f"ratio_{name}_float16"] = round(out[f"truth_{name}"] / model["float16"], 3)
     out["ratio_uncompressed_float32"] = round(out["truth_uncompressed"] / model["float32"], 3)
-    return {k: (int(v) if isinstance(v, np.integer) else v) for k, v in out.items()}
+    return out

@@ -396,22 +396,20 @@ def markdown_table(report: EvalReport) -> str:
     return "\n".join(rows)
 
 
-def _mb(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1e6:.2f} MB"
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
 
 
 def compression_line(report: EvalReport) -> str:
     """One sentence on the model's size against the truth pyramid's."""
-    c = report.compression or {}
+    c = report.compression
     if not c:
         return ""
-    zarr = c.get("truth_zarr")
     return (f"size: generator {_mb(c['generator_float16'])} as float16 "
             f"({_mb(c['generator_float32'])} as float32) vs the truth pyramid over "
             f"{c['octaves']} octaves {_mb(c['truth_uncompressed'])} uncompressed "
-            f"({c['ratio_uncompressed_float16']:g}x the float16 generator)"
-            + ("" if zarr is None else
-               f", {_mb(zarr)} as OME-Zarr ({c['ratio_zarr_float16']:g}x)"))
+            f"({c['ratio_uncompressed_float16']:g}x the float16 generator), "
+            f"{_mb(c['truth_zarr'])} as OME-Zarr ({c['ratio_zarr_float16']:g}x)")
 
 
 def mean_covered(report: EvalReport, name: str) -> float | None:
