@@ -99,7 +99,7 @@ def test_info_cuda_lines(monkeypatch, capsys):
 )
 def test_triton_status_in_a_child_process(tmp_path, monkeypatch, body, want):
     """``info`` tries ``import triton`` in a child: a crash there must not take ``info`` down."""
-    from napari_scalespace.cli import _triton_status
+    from napari_scalespace.cli.info import _triton_status
 
     (tmp_path / "triton.py").write_text(body)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))

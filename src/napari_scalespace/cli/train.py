@@ -1,0 +1,160 @@
+"""``napari-scalespace train``: train a scale space from images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a scale space on one image (pseudo-reconstruction) or several (generation)",
+        description="Train the multiscale generator on patches cut at random zooms from IMAGE(s). "
+        "One image gives one scale space that reproduces it; several images give a latent per "
+        "scale space. --steps is the total: --resume continues up to it.",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="PNG/JPEG/TIFF/SVS/OME-Zarr images (with --resume: default the run's)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run directory")
+    p.add_argument("--preset", default="small", help="tiny | small | paper6 | paper8")
+    p.add_argument("--octaves", type=int,
+                   help="octaves with data (default: the preset's); the zoom range is "
+                        "--octaves + --extra-octaves")
+    p.add_argument("--steps", type=int, default=1000, help="total training steps")
+    p.add_argument("--batch", type=int, help="batch size (default: the preset's)")
+    p.add_argument("--positions", choices=["auto", "known", "unknown"],
+                   help="known: also compare the render of each patch's own view with the "
+                        "patch (one image only); unknown: adversarial and consistency losses "
+                        "only (the published method); auto (default): known for one image")
+    p.add_argument("--extra-octaves", type=int, metavar="N",
+                   help="N more octaves past the data's finest one: no real patches there; "
+                        "trained by the adversarial loss against the finest data octave and "
+                        "by scale consistency (default 0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--time-limit", type=float, metavar="MINUTES",
+                   help="stop (with a checkpoint) after this many minutes of training")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any config field, e.g. --set g_lr=0.001 (repeatable)")
+    p.set_defaults(func=cmd_train)
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from napari_scalespace import checkpoint
+    from napari_scalespace._allocator import keep_large_allocations
+    from napari_scalespace.data import open_source
+    from napari_scalespace.geometry import scene_extent
+    from napari_scalespace.model.config import get_preset
+    from napari_scalespace.train.distributed import from_environment
+    from napari_scalespace.train.trainer import Trainer
+
+    keep_large_allocations()
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ValueError(f"--time-limit must be > 0 minutes, got {args.time_limit}")
+    images = list(args.images)
+    preset = None
+    if args.resume:
+        _, info = checkpoint.read_config(args.out)
+        images = images or info.get("images", [])
+        if not images:
+            raise ValueError("--resume needs the images (none are recorded in the run)")
+    elif not images:
+        raise ValueError("give at least one IMAGE")
+    sources = [open_source(path) for path in images]
+    if not args.resume:
+        overrides = _parse_overrides(args.set)
+        if args.octaves is not None:
+            overrides["octaves"] = args.octaves
+        if args.extra_octaves:
+            if args.extra_octaves < 0:
+                raise ValueError(f"--extra-octaves must be >= 0, got {args.extra_octaves}")
+            data = overrides.get("octaves", get_preset(args.preset).generator.octaves)
+            overrides["octaves"] = data + args.extra_octaves
+            overrides["extra_octaves"] = args.extra_octaves
+        if args.batch is not None:
+            overrides["batch"] = args.batch
+        if args.positions is not None:
+            overrides["positions"] = args.positions
+        overrides.setdefault("channels", sources[0].channels)
+        preset = get_preset(args.preset, **overrides)
+    info = {"images": [_abs_path(i) for i in images], "scenes": len(sources),
+            "value_range": [list(s.value_range) for s in sources],
+            "channels": sources[0].channels,
+            "extent": list(scene_extent(sources[0].height, sources[0].width))}
+    dist = from_environment(args.device)  # started by torchrun: one of several processes
+    try:
+        trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
+                          threads=args.threads, resume=args.resume, source_info=info,
+                          dist=dist)
+        return _train_loop(trainer, args.steps, args.time_limit)
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _abs_path(image: str) -> str:
+    """Image paths are recorded absolute (a run is opened from other directories later)."""
+    path = Path(image)
+    return str(path.resolve()) if path.exists() else str(image)
+
+
+def _train_loop(trainer, steps: int, time_limit: float | None = None) -> int:
+    import threading
+    import time
+
+    from tqdm import tqdm
+
+    start = trainer.step_count
+    main = trainer.is_main  # with torchrun, rank 0 alone reports
+    bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True, disable=not main)
+    last = None
+    stop = threading.Event()
+    deadline = None if time_limit is None else time.monotonic() + 60 * time_limit
+    try:
+        for event in trainer.run(steps, cancel=stop):
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}
+                            | {"img/s": f"{event.images_per_s:.1f}"})
+            last = event
+            if deadline is not None and time.monotonic() > deadline:
+                stop.set()
+    except KeyboardInterrupt:
+        bar.close()
+        if trainer.dist is not None:  # the other ranks may be gone: no collective save
+            print(f"interrupted at step {trainer.step_count}; the last checkpoint stands",
+                  file=sys.stderr)
+            return 130
+        path = trainer.save()
+        print(f"interrupted at step {trainer.step_count}; saved {path}", file=sys.stderr)
+        return 130
+    bar.close()
+    if not main:
+        return 0
+    if trainer.step_count < steps:
+        print(f"time limit of {time_limit:g} min reached at step {trainer.step_count}; saved "
+              f"{trainer.run_dir}", file=sys.stderr)
+        return 0
+    where = last.checkpoint if last and last.checkpoint else "(already complete)"
+    print(f"trained {trainer.step_count - start} steps to step {trainer.step_count}: {where}")
+    return 0
