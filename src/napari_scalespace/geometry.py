@@ -35,6 +35,16 @@ Views inside the scene
     A view lies inside the scene box iff its centre is in
     ``[s/2, ey - s/2] x [s/2, ex - s/2]`` with ``s = 2**-zoom`` (:func:`inside_centre_range`).
 
+Collections (several images of one scale space at different pixel sizes)
+    Image i is H_i x W_i pixels of physical size p_i; its *field of view* is its shorter side
+    in physical units, ``F_i = S_i * p_i``. The largest field of view F_0 is the collection's
+    zoom 0, so a view at collection zoom l spans ``F_0 * 2**-l`` physical units. In image i's
+    own scene that is zoom ``l - o_i`` with the *zoom offset* ``o_i = log2(F_0 / F_i)``
+    (:func:`zoom_offset`); image i has real patches for collection zooms
+    ``[o_i, o_i + native_zoom(H_i, W_i, R)]`` (:func:`collection_zoom_range`): from views of its
+    whole shorter side down to one source pixel per rendered pixel. Its zoom label is
+    ``o_i + native_zoom``, ``log2`` of its pixel size against the zoom-0 view's.
+
 Nested views
     A view inside a concentric view ``f`` times larger (the scale-consistency loss's student and
     teacher) has its pixel edges at ``R/2 + (i - R/2) / f`` teacher pixels
@@ -60,6 +70,7 @@ __all__ = [
     "TileSlice",
     "View",
     "canvas_offsets",
+    "collection_zoom_range",
     "native_zoom",
     "nested_pixel_edges",
     "pixel_centers",
@@ -68,6 +79,7 @@ __all__ = [
     "source_pixels_per_view",
     "view_to_source_box",
     "world_grid",
+    "zoom_offset",
 ]
 
 
@@ -358,6 +370,24 @@ def native_zoom(height: int, width: int, resolution: int) -> float:
     """Zoom at which a ``resolution``-pixel view shows one source pixel per pixel:
     ``log2(S / resolution)``."""
     return math.log2(_shorter_side(height, width) / _int("resolution", resolution, 1))
+
+
+def zoom_offset(field_of_view: float, largest: float) -> float:
+    """Collection zoom at which a view spans an image's whole field of view (its shorter side
+    in physical units): ``log2(largest / field_of_view)``, >= 0 (see "Collections")."""
+    f, f0 = _finite("field_of_view", field_of_view), _finite("largest", largest)
+    if not (f > 0 and f0 > 0):
+        raise ValueError(f"fields of view must be > 0, got {field_of_view!r}, {largest!r}")
+    return math.log2(f0 / f)
+
+
+def collection_zoom_range(offset: float, height: int, width: int, resolution: int
+                          ) -> tuple[float, float]:
+    """Collection zooms an H x W image with zoom offset ``offset`` has real ``resolution``-px
+    patches for: ``(offset, offset + native_zoom(H, W, R))`` (empty if the image is smaller
+    than R)."""
+    o = _finite("offset", offset)
+    return o, o + native_zoom(height, width, resolution)
 
 
 def source_pixel_edges(

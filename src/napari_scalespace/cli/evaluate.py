@@ -45,7 +45,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
         "Several RUNs (e.g. known and unknown positions) are evaluated against the same truth "
         "and printed in one table; --json and --plots are then folders (a report and a plot "
         "folder per run, named after it, plus comparison.png and contact_sheet.png with a "
-        "column per run).",
+        "column per run). A run trained on a collection (without --truth) is evaluated against "
+        "its images' patches: SWD per zoom and image beside the overview zoomed in.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directory (or several)")
     p.add_argument("--truth", metavar="IMAGE",
@@ -62,7 +63,7 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from napari_scalespace._allocator import keep_large_allocations
-    from napari_scalespace.eval.compare import eval_steps, run_image
+    from napari_scalespace.eval.compare import eval_steps, run_collection, run_image
     from napari_scalespace.eval.evaluate import (
         compression_line,
         format_table,
@@ -72,6 +73,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     keep_large_allocations()
     _check_eval_args(args)
+    if args.truth is None and run_collection(args.runs[0]) is not None:
+        return _eval_collection(args)
     image = args.truth or run_image(args.runs[0])
     if image is None:
         raise ValueError(f"{args.runs[0]}: the run names no image file that exists; pass "
@@ -113,6 +116,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else:
             print(format_table(r))
     for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _eval_collection(args: argparse.Namespace) -> int:
+    """``eval`` of a run trained on a collection: SWD against each image's patches."""
+    from napari_scalespace.eval.collection import collection_markdown
+    from napari_scalespace.eval.compare import collection_eval_steps
+
+    if len(args.runs) > 1:
+        raise ValueError("evaluate runs trained on a collection one at a time")
+    if args.inception or args.scheduler:
+        raise ValueError("--inception and --scheduler are not supported for collections")
+    steps = collection_eval_steps(args.runs[0], None, args.json, args.plots, views=args.views,
+                                  octaves=args.octaves, seed=args.seed, device=args.device,
+                                  centre=tuple(args.center) if args.center else None)
+    _, report, files = _drive(steps, args.quiet, {"eval": "zoom"})
+    print(collection_markdown(report))
+    for path in files.values():
         print(f"wrote {path}")
     return 0
 

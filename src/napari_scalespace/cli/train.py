@@ -10,13 +10,23 @@ from pathlib import Path
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a scale space on one image (pseudo-reconstruction) or several (generation)",
+        help="train a scale space on one image (pseudo-reconstruction), a collection at several "
+             "pixel sizes, or several images (generation)",
         description="Train the multiscale generator on patches cut at random zooms from IMAGE(s). "
         "One image gives one scale space that reproduces it; several images give a latent per "
-        "scale space. --steps is the total: --resume continues up to it.",
+        "scale space. A collection (--collection, IMAGE:PIXEL_SIZE arguments or a CSV) is one "
+        "scale space learned from unregistered images at different pixel sizes: the largest "
+        "field of view is zoom 0, the others are placed in zoom by their pixel sizes. --steps "
+        "is the total: --resume continues up to it.",
     )
     p.add_argument("images", nargs="*", metavar="IMAGE",
-                   help="PNG/JPEG/TIFF/SVS/OME-Zarr images (with --resume: default the run's)")
+                   help="PNG/JPEG/TIFF/SVS/OME-Zarr images (with --resume: default the run's); "
+                        "IMAGE:SIZE gives a pixel size (e.g. field.png:0.25um, scene.tif:30m) "
+                        "and makes a collection; a .csv file (columns image,pixel_size[,unit]) "
+                        "lists a collection")
+    p.add_argument("--collection", action="store_true",
+                   help="the images are one collection; pixel sizes not given as IMAGE:SIZE "
+                        "are read from their metadata (OME-TIFF, SVS, TIFF tags, OME-Zarr)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
     p.add_argument("--preset", default="small", help="tiny | small | paper6 | paper8")
     p.add_argument("--octaves", type=int,
@@ -62,6 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.data import open_source
+    from napari_scalespace.data.collection import Collection, open_collection
+    from napari_scalespace.data.pixel_size import PixelSize
     from napari_scalespace.geometry import scene_extent
     from napari_scalespace.model.config import get_preset
     from napari_scalespace.train.distributed import from_environment
@@ -73,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.time_limit is not None and not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 minutes, got {args.time_limit}")
     images = list(args.images)
-    preset = None
+    preset, info = None, {}
     if args.resume:
         _, info = checkpoint.read_config(args.out)
         images = images or info.get("images", [])
@@ -81,7 +93,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("--resume needs the images (none are recorded in the run)")
     elif not images:
         raise ValueError("give at least one IMAGE")
-    sources = [open_source(path) for path in images]
+    if args.resume:  # what the run recorded
+        entries = ([(e["image"], PixelSize(e["value"], e["unit"])) for e in info["collection"]]
+                   if "collection" in info else None)
+    else:
+        entries = _collection_entries(images)
+        if not (args.collection or len(entries) != len(images)
+                or any(size is not None for _, size in entries)):
+            entries = None  # plain images: one scene each
+    if entries is not None:
+        sources = open_collection(entries)
+        images = [path for path, _ in entries]
+    else:
+        sources = [open_source(path) for path in images]
     if not args.resume:
         overrides = _parse_overrides(args.set)
         if args.octaves is not None:
@@ -96,12 +120,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides["batch"] = args.batch
         if args.positions is not None:
             overrides["positions"] = args.positions
-        overrides.setdefault("channels", sources[0].channels)
+        overrides.setdefault("channels", sources.channels if isinstance(sources, Collection)
+                             else sources[0].channels)
         preset = get_preset(args.preset, **overrides)
-    info = {"images": [_abs_path(i) for i in images], "scenes": len(sources),
-            "value_range": [list(s.value_range) for s in sources],
-            "channels": sources[0].channels,
-            "extent": list(scene_extent(sources[0].height, sources[0].width))}
+    if isinstance(sources, Collection):
+        r = (preset or checkpoint.read_config(args.out)[0]).generator.resolution
+        print(f"collection: {sources.describe(r)}", file=sys.stderr)
+        info = {"images": [_abs_path(i) for i in images], "scenes": 1,
+                "collection": sources.info(),
+                "value_range": [list(s.value_range) for s in sources.sources],
+                "channels": sources.channels, "extent": list(sources.extent)}
+    else:
+        info = {"images": [_abs_path(i) for i in images], "scenes": len(sources),
+                "value_range": [list(s.value_range) for s in sources],
+                "channels": sources[0].channels,
+                "extent": list(scene_extent(sources[0].height, sources[0].width))}
     dist = from_environment(args.device)  # started by torchrun: one of several processes
     try:
         trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
@@ -111,6 +144,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if dist is not None:
             dist.close()
+
+
+def _collection_entries(images: list[str]) -> list:
+    """``(path, PixelSize | None)`` per image argument: ``IMAGE:SIZE`` parsed, a ``.csv``
+    expanded to its rows."""
+    from napari_scalespace.data.collection import parse_image_arg, read_collection_csv
+
+    out = []
+    for image in images:
+        if image.lower().endswith(".csv") and Path(image).is_file():
+            out += read_collection_csv(image)
+        else:
+            out.append(parse_image_arg(image))
+    return out
 
 
 def _abs_path(image: str) -> str:

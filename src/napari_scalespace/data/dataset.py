@@ -18,6 +18,13 @@ extra octave ``k >= n - E`` is a pair: the generator renders the view ``(l, cy, 
 the finer one): the discriminator compares the invented detail with real detail of the finest
 octave, and the consistency loss ties the zoom to what the data shows above it.
 
+A :class:`.Collection` (issue 11: images at different pixel sizes, positions unknown) is one
+scene: after step 2 the image is drawn uniformly among those with real patches at zoom ``l``
+(:meth:`.Collection.covering`), the patch is cut at a uniform position of that image at its
+own zoom ``l - o_i`` (``Batch.source``), and the view the generator renders is drawn
+uniformly inside the collection's scene box (the zoom-0 image's), unrelated to the patch's
+position. Without a collection the patch is cut at the rendered view itself.
+
 The views are rounded to float32 (the dtype of the returned tensors) *before* cutting, so
 ``images[i]`` is exactly the view ``(zoom[i], cy[i], cx[i])``.
 
@@ -45,12 +52,13 @@ from ..geometry import (
     scene_extent,
     source_pixel_edges,
 )
+from .collection import Collection
 from .integral import IntegralImage
 from .patches import area_patch
 from .sampler import OctaveSampler, OctaveSchedule
 from .sources import ImageSource, open_source
 
-__all__ = ["Batch", "PatchDataset"]
+__all__ = ["Batch", "PatchDataset", "Views"]
 
 _OCTAVE_TOLERANCE = 1e-6
 
@@ -66,11 +74,30 @@ class Batch(NamedTuple):
     octave: torch.Tensor  # [B] int64, floor(render_zoom): the drawn octave
     render_zoom: torch.Tensor  # [B] float32, the zoom the generator renders: ``zoom`` on data
     #   octaves, the drawn zoom in [octave, octave + 1) on extra octaves (no real patch there)
+    source: torch.Tensor | None = None  # [B] int64, the image each patch was cut from (index
+    #   into the dataset's sources: the scene, or a collection's image)
 
     @property
     def has_truth(self) -> torch.Tensor:
         """[B] bool: the real patch is the rendered view (``render_zoom == zoom``)."""
         return self.render_zoom == self.zoom
+
+
+class Views(NamedTuple):
+    """Drawn views (numpy): the first six as in :class:`Batch`; then where each real patch is
+    cut: ``source`` image, at ``source_zoom`` and centre ``(sy, sx)`` in that image's own
+    scene (the rendered view itself, except in a collection)."""
+
+    zoom: np.ndarray
+    cy: np.ndarray
+    cx: np.ndarray
+    scene: np.ndarray
+    octave: np.ndarray
+    render_zoom: np.ndarray
+    source: np.ndarray
+    source_zoom: np.ndarray
+    sy: np.ndarray
+    sx: np.ndarray
 
 
 def max_octaves(height: int, width: int, resolution: int) -> int:
@@ -84,11 +111,12 @@ class PatchDataset:
     """Random training views of ``sources`` (see the module docstring).
 
     ``sources``: ImageSources (or anything :func:`open_source` opens), all with the same
-    number of channels. ``octaves`` >= 1, ``resolution`` R >= 1 px, ``seed`` for the random
-    generators (or a ``np.random.Generator`` to draw everything from), ``schedule`` (default
-    ``OctaveSchedule(octaves)``), ``table_bytes`` the memory
-    budget of the summed-area tables (0 = always cut directly), ``extra_octaves`` the finest
-    octaves without data (see the module docstring).
+    number of channels, one scene each; or a :class:`.Collection` (one scene). ``octaves``
+    >= 1, ``resolution`` R >= 1 px, ``seed`` for the random generators (or a
+    ``np.random.Generator`` to draw everything from), ``schedule`` (default
+    ``OctaveSchedule(octaves)``), ``table_bytes`` the memory budget of the summed-area tables
+    (0 = always cut directly), ``extra_octaves`` the finest octaves without data (see the
+    module docstring).
     """
 
     def __init__(
@@ -109,11 +137,15 @@ class PatchDataset:
             raise ValueError(f"resolution must be an integer, got {resolution!r}")
         if resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
-        if isinstance(sources, ImageSource | str) or not isinstance(sources, Sequence):
-            raise ValueError("sources must be a list of images (one per scene)")
+        self.collection = sources if isinstance(sources, Collection) else None
+        if self.collection is None and (isinstance(sources, ImageSource | str)
+                                        or not isinstance(sources, Sequence)):
+            raise ValueError("sources must be a list of images (one per scene) or a Collection")
         if len(sources) == 0:
             raise ValueError("sources must not be empty")
-        self.sources = [open_source(s) for s in sources]
+        self.sources = (self.collection.sources if self.collection is not None
+                        else [open_source(s) for s in sources])
+        self.scenes = 1 if self.collection is not None else len(self.sources)
         if (isinstance(extra_octaves, bool) or not isinstance(extra_octaves, int | np.integer)
                 or not 0 <= extra_octaves < octaves):
             raise ValueError(f"extra_octaves must be an integer in [0, octaves), got "
@@ -134,6 +166,8 @@ class PatchDataset:
             self.sampler = OctaveSampler(self.schedule, np.random.default_rng(octave_seed))
             self.rng = np.random.default_rng(view_seed)
         self._extents = np.array([scene_extent(s.height, s.width) for s in self.sources])
+        self._scene_extents = (np.array([self.collection.extent]) if self.collection is not None
+                               else self._extents)
         self._tables: list[IntegralImage | None] = [None] * len(self.sources)
         self._use_table = self._plan_tables(int(table_bytes))
 
@@ -143,6 +177,9 @@ class PatchDataset:
 
     def _validate(self) -> None:
         r, n = self.resolution, self.data_octaves
+        if self.collection is not None:
+            self.collection.check(n, r)
+            return
         channels = {s.channels for s in self.sources}
         if len(channels) > 1:
             desc = ", ".join(f"{s.name}: {s.channels}" for s in self.sources)
@@ -175,31 +212,50 @@ class PatchDataset:
             table = self._tables[scene] = IntegralImage.from_source(self.sources[scene])
         return table
 
-    def draw_views(
-        self, batch: int, kimg: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(zoom, cy, cx, scene, octave, render_zoom)`` of ``batch`` random views (see
-        :class:`Batch`); zooms and centres are float32 (rounded to lie inside the scene),
-        scene and octave int64."""
+    def draw_views(self, batch: int, kimg: float) -> Views:
+        """:class:`Views` of ``batch`` random views (see :class:`Batch`); zooms and centres
+        are float32 (rounded to lie inside the scene), indices int64."""
         octave = self.sampler.draw(batch, kimg)
         below = np.nextafter((octave + 1).astype(np.float32), np.float32(0))
         render_zoom = np.minimum((octave + self.rng.random(batch)).astype(np.float32), below)
         shift = np.maximum(octave - (self.data_octaves - 1), 0).astype(np.float32)
         zoom = np.where(shift > 0, render_zoom - shift, render_zoom)  # exact in float32
-        scene = self.rng.integers(0, len(self.sources), size=batch).astype(np.int64)
-        u = self.rng.random((2, batch))
-        cy, cx = np.empty(batch, np.float32), np.empty(batch, np.float32)
-        for k in np.unique(scene):
-            idx = np.flatnonzero(scene == k)
-            y_lo, y_hi, x_lo, x_hi = inside_centre_range(zoom[idx], tuple(self._extents[k]))
+        scene = self.rng.integers(0, self.scenes, size=batch).astype(np.int64)
+        cy, cx = self._centres(zoom, scene, self._scene_extents)
+        if self.collection is None:
+            return Views(zoom, cy, cx, scene, octave, render_zoom, scene, zoom, cy, cx)
+        source = self._pick_images(zoom)
+        offsets = np.array(self.collection.offsets)[source]
+        source_zoom = np.maximum(zoom.astype(np.float64) - offsets, 0.0).astype(np.float32)
+        sy, sx = self._centres(source_zoom, source, self._extents)
+        return Views(zoom, cy, cx, scene, octave, render_zoom, source, source_zoom, sy, sx)
+
+    def _centres(self, zoom: np.ndarray, index: np.ndarray, extents: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform centres keeping views at ``zoom`` inside box ``extents[index]``."""
+        u = self.rng.random((2, len(zoom)))
+        cy, cx = np.empty(len(zoom), np.float32), np.empty(len(zoom), np.float32)
+        for k in np.unique(index):
+            idx = np.flatnonzero(index == k)
+            y_lo, y_hi, x_lo, x_hi = inside_centre_range(zoom[idx], tuple(extents[k]))
             cy[idx] = _float32_in(y_lo + u[0, idx] * (y_hi - y_lo), y_lo, y_hi)
             cx[idx] = _float32_in(x_lo + u[1, idx] * (x_hi - x_lo), x_lo, x_hi)
-        return zoom, cy, cx, scene, octave, render_zoom
+        return cy, cx
+
+    def _pick_images(self, zoom: np.ndarray) -> np.ndarray:
+        """Per collection zoom, one image uniformly among those with patches there."""
+        cover = self.collection.covering(zoom, self.resolution)
+        counts = cover.sum(axis=1)
+        if not counts.all():  # check() rules this out; a guard against round-off
+            raise ValueError(f"no image covers zoom {float(zoom[counts == 0][0]):.4f}")
+        pick = np.floor(self.rng.random(len(zoom)) * counts).astype(np.int64)
+        return np.argmax(np.cumsum(cover, axis=1) > pick[:, None], axis=1).astype(np.int64)
 
     def cut(
         self, zoom: np.ndarray, cy: np.ndarray, cx: np.ndarray, scene: np.ndarray
     ) -> np.ndarray:
-        """Patches of the views as float32 ``[B, C, R, R]`` in [0, 1]."""
+        """Patches of the views (``scene``: index into ``sources``, the views in that image's
+        own scene) as float32 ``[B, C, R, R]`` in [0, 1]."""
         r = self.resolution
         out = np.empty((len(zoom), self.channels, r, r), dtype=np.float32)
         for k in np.unique(scene):
@@ -215,16 +271,17 @@ class PatchDataset:
 
     def draw(self, batch: int, kimg: float = 0.0) -> Batch:
         """``batch`` random real patches at training progress ``kimg`` (see :class:`Batch`)."""
-        zoom, cy, cx, scene, octave, render_zoom = self.draw_views(batch, kimg)
-        images = self.cut(zoom, cy, cx, scene) * np.float32(2.0) - np.float32(1.0)
+        v = self.draw_views(batch, kimg)
+        images = self.cut(v.source_zoom, v.sy, v.sx, v.source) * np.float32(2.0) - np.float32(1.0)
         return Batch(
             torch.from_numpy(images),
-            torch.from_numpy(zoom),
-            torch.from_numpy(cy),
-            torch.from_numpy(cx),
-            torch.from_numpy(scene),
-            torch.from_numpy(octave),
-            torch.from_numpy(render_zoom),
+            torch.from_numpy(v.zoom),
+            torch.from_numpy(v.cy),
+            torch.from_numpy(v.cx),
+            torch.from_numpy(v.scene),
+            torch.from_numpy(v.octave),
+            torch.from_numpy(v.render_zoom),
+            torch.from_numpy(v.source),
         )
 
 

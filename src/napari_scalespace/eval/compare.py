@@ -2,6 +2,8 @@
 
 - :func:`eval_steps`: evaluate a run against an image (:mod:`.evaluate`) and write the JSON
   report, the metric plots and the contact sheet.
+- :func:`collection_eval_steps`: evaluate a run trained on a collection against the patches of
+  its images (:mod:`.collection`): JSON report, contact sheet.
 - :func:`compare_steps`: first write the learned and the ground-truth OME-Zarr pyramids on one
   grid (to open side by side in napari), then :func:`eval_steps` into the same folder.
 
@@ -21,9 +23,11 @@ __all__ = [
     "METRICS",
     "PLOT",
     "TRUTH",
+    "collection_eval_steps",
     "compare_steps",
     "comparison_sheet",
     "eval_steps",
+    "run_collection",
     "run_image",
 ]
 
@@ -43,6 +47,54 @@ def run_image(run_dir: str | Path) -> str | None:
         if path.is_file():
             return str(path)
     return None
+
+
+def run_collection(run_dir: str | Path):
+    """The :class:`.Collection` a run was trained on (reopened from the paths and pixel sizes
+    it recorded), or None for a run on plain images."""
+    from ..checkpoint import read_config
+    from ..data.collection import open_collection
+    from ..data.pixel_size import PixelSize
+
+    entries = read_config(run_dir)[1].get("collection")
+    if not entries:
+        return None
+    return open_collection([(e["image"], PixelSize(e["value"], e["unit"])) for e in entries])
+
+
+def collection_eval_steps(run_dir: str | Path, collection=None,
+                          json_path: str | Path | None = None,
+                          plots_dir: str | Path | None = None, views: int = 64,
+                          octaves: int | None = None, seed: int | None = None,
+                          device: str = "auto", centre: tuple[float, float] | None = None,
+                          renderer=None):
+    """Evaluate ``run_dir`` against ``collection`` (default: the one it was trained on).
+    Yields ``("eval", done, total)``, then ``("report", CollectionReport, {name: path})``:
+    ``json_path``, and ``contact_sheet.png`` in ``plots_dir``."""
+    from ..render.renderer import Renderer
+    from .collection import evaluate_collection_steps, save_collection_sheet
+
+    if collection is None:
+        collection = run_collection(run_dir)
+        if collection is None:
+            raise ValueError(f"{run_dir}: not trained on a collection")
+    if renderer is None:
+        renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=0)
+    report = None
+    for event in evaluate_collection_steps(renderer, collection, views=views, octaves=octaves,
+                                           run=str(run_dir)):
+        if event[0] == "report":
+            report = event[1]
+        else:
+            yield event
+    files: dict[str, Path] = {}
+    if json_path is not None:
+        files["json"] = report.save(json_path)
+    if plots_dir is not None:
+        files["contact_sheet"] = save_collection_sheet(renderer, collection,
+                                                       Path(plots_dir) / CONTACT, centre,
+                                                       octaves)
+    yield "report", report, files
 
 
 def eval_steps(run_dir: str | Path, image: object, json_path: str | Path | None = None,

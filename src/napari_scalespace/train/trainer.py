@@ -11,8 +11,8 @@
   data octave, see :mod:`..data.dataset`); no reconstruction there;
 - the generator EMA (``G_ema``, what rendering uses) with a half-life of ``ema_kimg`` kimg,
   at most ``ema_rampup`` times the images shown so far (short runs follow the generator);
-- one scene (pseudo-reconstruction) uses one fixed latent, several scenes a random latent per
-  sample (generation);
+- one scene (pseudo-reconstruction; a collection of images at several pixel sizes is one
+  scene too) uses one fixed latent, several scenes a random latent per sample (generation);
 - progress is reported as :class:`StepEvent` after every step; ``run`` checks a cancel flag
   every step and checkpoints every ``checkpoint_every`` steps and at the end.
 
@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
+from ..data.collection import Collection
 from ..data.dataset import PatchDataset
 from ..data.sampler import OctaveSchedule
 from ..model.config import Preset
@@ -70,7 +71,8 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 class Trainer:
-    """Train ``preset`` on ``sources`` into the run directory ``run_dir``.
+    """Train ``preset`` on ``sources`` (a list of images, one scene each, or a
+    :class:`.Collection`) into the run directory ``run_dir``.
 
     ``resume=True`` continues from the run's latest checkpoint (its config wins over
     ``preset``); otherwise a new run is created (an existing run is an error unless resuming).
@@ -110,15 +112,18 @@ class Trainer:
             raise ValueError(f"the batch ({t.batch}) must be a multiple of the number of "
                              f"processes ({world}): each draws batch / processes views")
         self.rank_batch = t.batch // world
+        collection = isinstance(sources, Collection)
+        one_image = len(sources) == 1 and not collection
         if t.positions == "auto":  # resolved when the run is created, and recorded
-            t = dataclasses.replace(t, positions="known" if len(sources) == 1 else "unknown")
+            t = dataclasses.replace(t, positions="known" if one_image else "unknown")
             self.preset = preset = dataclasses.replace(preset, train=t)
             self.cfg = t
         self.known_positions = t.positions == "known"
-        if self.known_positions and len(sources) != 1:
+        if self.known_positions and not one_image:
+            what = "a collection" if collection else f"{len(sources)} images"
             raise ValueError(f"positions=known needs one scene (one image) whose patches have "
-                             f"known views; got {len(sources)} images, whose positions are "
-                             f"unknown to each other: use positions=unknown")
+                             f"known views; got {what}, whose positions are unknown to each "
+                             f"other: use positions=unknown")
         # Mixed precision where it helps: bfloat16 autocast on CUDA (no loss scaling needed);
         # float32 on the CPU, where bfloat16 convolutions are slower.
         self.amp = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -137,7 +142,7 @@ class Trainer:
             checkpoint.create_run(self.run_dir, preset, source_info or {})
         if dist is not None:
             dist.barrier()
-        self.single_scene = len(sources) == 1
+        self.single_scene = self.dataset.scenes == 1  # one image, or a collection
         torch.manual_seed(seed)
         self.G = Generator(g_cfg, impl=impl).to(self.device)
         self.D = Discriminator(d_cfg).to(self.device)
