@@ -3,6 +3,9 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py [--run RUN]
 
 - ``images/train_widget.png``: the Train widget after a short ``tiny`` run on the H&E sample;
+- ``images/train_collection.png``: the Train widget on the H&E collection of
+  ``scripts/make_collections.py`` (``--collection DIR``, default ``runs/collections/he``): the
+  overview and four fields as layers at their physical pixel sizes, ticked, after a short run;
 - ``images/scale_space_widget.png``: the Scale space widget and the lazy layer of RUN, zoomed;
 - ``images/compare_widget.png`` (and ``compare_widget_plots.png``, its plots tab): the
   Export-and-compare widget after exporting RUN's learned pyramid and its ground truth (into
@@ -37,9 +40,14 @@ def train_widget(path: Path) -> None:
     widget.preset.value = "tiny"
     widget.steps.value = 40
     widget.preview_every.value = 20
-    widget.out.value = Path(tempfile.mkdtemp()) / "run"
+    _train_and_shoot(viewer, widget, path)
+
+
+def _train_and_shoot(viewer, widget: TrainWidget, path: Path) -> None:
+    """Train in a throw-away folder until the worker ends, then save the window."""
     from qtpy.QtCore import QEventLoop, QTimer
 
+    widget.out.value = Path(tempfile.mkdtemp()) / "run"
     loop = QEventLoop()
     widget.start()
     widget.worker.finished.connect(lambda: QTimer.singleShot(500, loop.quit))
@@ -47,6 +55,29 @@ def train_widget(path: Path) -> None:
     viewer.reset_view()
     viewer.screenshot(str(path), canvas_only=False)
     viewer.close()
+
+
+def train_collection(folder: Path, path: Path) -> None:
+    from napari_scalespace.data import open_source
+    from napari_scalespace.data.pixel_size import read_pixel_size
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1400, 900)
+    x = 0.0
+    for f in sorted(folder.glob("*.tif"), key=lambda p: (not p.name.startswith("overview"), p)):
+        um = read_pixel_size(f).base * 1e6
+        src = open_source(f)
+        data = (src.read(0, src.height, 0, src.width).transpose(1, 2, 0) * 255).astype(np.uint8)
+        viewer.add_image(data, name=f.name.split(".")[0], rgb=True, scale=(um, um),
+                         units=("um", "um"), translate=(0, x))
+        x += src.width * um + 40
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train", area="right")
+    widget.collection.set_ticked([layer.name for layer in viewer.layers])
+    widget.preset.value = "tiny"
+    widget.steps.value = 30
+    widget.preview_every.value = 30
+    _train_and_shoot(viewer, widget, path)
 
 
 def _wait(seconds: float, until=None) -> None:
@@ -101,11 +132,16 @@ if __name__ == "__main__":
 
     p = argparse.ArgumentParser()
     p.add_argument("--run", type=Path, default=None, help="run (default: the shipped one)")
-    p.add_argument("--only", nargs="*", default=["train", "scale_space", "compare"])
+    p.add_argument("--collection", type=Path, default=Path("runs/collections/he"),
+                   help="folder of scripts/make_collections.py's H&E collection")
+    p.add_argument("--only", nargs="*",
+                   default=["train", "train_collection", "scale_space", "compare"])
     args = p.parse_args()
     run = args.run or sample_run()
     images = HERE / "images"
     jobs = {"train": lambda: train_widget(images / "train_widget.png"),
+            "train_collection": lambda: train_collection(args.collection,
+                                                         images / "train_collection.png"),
             "scale_space": lambda: scale_space_widget(run, images / "scale_space_widget.png"),
             "compare": lambda: compare_widget(run, images / "compare_widget.png",
                                               args.run / "compare" if args.run else None)}

@@ -77,3 +77,47 @@ def test_triton_is_blocked_once_mesa_llvm_is_loaded_in_a_fresh_napari(tmp_path):
                          timeout=300, env=dict(os.environ))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "optimizer ok" in res.stdout
+
+
+@pytest.mark.gui
+def test_train_widget_trains_a_collection_of_layers_at_their_scales(make_napari_viewer, qtbot,
+                                                                     tmp_path):
+    from napari_scalespace._widgets.train_widget import TrainWidget
+    from test_train_trainer import texture
+
+    viewer = make_napari_viewer()
+    viewer.add_image(texture(128), name="overview", rgb=True, scale=(4, 4), units=("um", "um"))
+    for i in (1, 2):
+        viewer.add_image(np.roll(texture(128), 17 * i, axis=0), name=f"field{i}", rgb=True,
+                         units=("um", "um"))
+    widget = TrainWidget(viewer)
+    widget.preset.value = "tiny"  # 32-px views: overview zooms 0-2, fields 2-4
+    table = widget.collection
+    assert not table.active
+    table.set_ticked(["overview", "field1", "field2"])
+    assert table.active and table.table.rowCount() == 3
+    rows = [[table.table.item(r, c).text() for c in range(4)] for r in range(3)]
+    assert rows[0] == ["overview", "4", "micrometer", "0.00 - 2.00"]
+    assert rows[1] == ["field1", "1", "micrometer", "2.00 - 4.00"]
+    assert "zoom 0 = overview" in table.message.text()
+    # a field 10x finer leaves zooms 4-5.32 without data: said before anything trains
+    table.set_pixel_size("field2", "100", "nm")
+    assert table.message.text().startswith("error: no image has real patches for zooms "
+                                           "4.00 to 5.32 (octaves 4, 5)")
+    widget.out.value = tmp_path / "bad"
+    widget.start()
+    assert widget.status.text().startswith("error:") and not (tmp_path / "bad").exists()
+    table.set_pixel_size("field2", "0.001", "mm")  # = 1 um, in another unit
+    assert "zoom 0 = overview" in table.message.text()
+    widget.steps.value = 500
+    widget.threads.value = 1
+    widget.preview_every.value = 100
+    widget.out.value = tmp_path / "run"
+    widget.start()
+    qtbot.waitUntil(lambda: widget.steps_done >= 2, timeout=120_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
+    preset, info = checkpoint.read_config(tmp_path / "run")
+    assert (preset.train.positions, preset.generator.octaves) == ("unknown", 4)
+    assert [(e["name"], e["value"], e["unit"]) for e in info["collection"]] == [
+        ("overview", 4.0, "micrometer"), ("field1", 1.0, "micrometer"), ("field2", 0.001, "mm")]

@@ -2,7 +2,9 @@
 
 Options beyond the preset: the octaves with data, extra octaves rendered past them, and
 positions (auto = known for the one image a widget trains on: the scale space reproduces it;
-unknown = the published objective).
+unknown = the published objective). Ticking two or more image layers in the collection list
+trains one scale space on them instead, placed in zoom by their pixel sizes (read from each
+layer's scale and units, editable; :mod:`._collection_table`); positions are then unknown.
 
 Training runs in a napari thread worker; the worker never touches Qt and only *yields*
 :class:`~napari_scalespace.train.trainer.StepEvent` s and preview images, which the widget shows
@@ -30,6 +32,7 @@ from napari.utils import progress
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..model.config import PRESETS
+from ._collection_table import CollectionTable
 from ._llvm_guard import block_triton_if_unsafe
 from ._loss_plot import LossPlot
 from ._worker import errors_returned, start
@@ -50,32 +53,49 @@ def default_threads() -> int:
 
 def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: int,
                  threads: int, resume: bool, preview_every: int, cancel: threading.Event,
-                 positions: str = "auto", extra_octaves: int = 0):
+                 positions: str = "auto", extra_octaves: int = 0, collection=None):
     """Generator run in a worker thread: yields ("step", event) and ("preview", image).
 
-    ``octaves`` (0 = the preset's) are the octaves with data; ``extra_octaves`` more are
-    rendered past them (issue 10)."""
+    ``octaves`` (0 = the preset's; for a collection, all the octaves its images span) are the
+    octaves with data; ``extra_octaves`` more are rendered past them (issue 10).
+    ``collection``: ``(data, name, PixelSize, path)`` per image to train on them as one
+    collection instead of ``data`` (issue 11)."""
     import torch
 
     from ..data import open_source
+    from ..data.collection import Collection
     from ..geometry import View, scene_extent
     from ..model.config import get_preset
     from ..render.image import to_unit
     from ..train.trainer import Trainer
 
     torch.set_num_threads(threads)
-    source = open_source(data, name=name)
+    if collection:
+        sources = Collection([open_source(d, name=n) for d, n, _, _ in collection],
+                             [size for _, _, size, _ in collection],
+                             [path for *_, path in collection])
+        first = sources.sources[0]
+        info = {"images": [p or n for _, n, _, p in collection], "scenes": 1,
+                "collection": sources.info(), "channels": sources.channels,
+                "value_range": [list(s.value_range) for s in sources.sources],
+                "extent": list(sources.extent)}
+    else:
+        first = open_source(data, name=name)
+        sources = [first]
+        info = {"images": [name], "scenes": 1, "channels": first.channels,
+                "value_range": [list(first.value_range)],
+                "extent": list(scene_extent(first.height, first.width))}
     preset = None
     if not resume:
-        overrides = {"channels": source.channels, "positions": positions}
-        data_octaves = octaves if octaves > 0 else get_preset(preset_name).generator.octaves
+        overrides = {"channels": first.channels, "positions": positions}
+        base = get_preset(preset_name)
+        data_octaves = octaves if octaves > 0 else (
+            sources.max_octaves(base.generator.resolution) if collection
+            else base.generator.octaves)
         overrides["octaves"] = data_octaves + extra_octaves
         overrides["extra_octaves"] = extra_octaves
         preset = get_preset(preset_name, **overrides)
-    info = {"images": [name], "scenes": 1, "channels": source.channels,
-            "value_range": [list(source.value_range)],
-            "extent": list(scene_extent(source.height, source.width))}
-    trainer = Trainer(out, [source], preset, resume=resume, threads=threads, source_info=info)
+    trainer = Trainer(out, sources, preset, resume=resume, threads=threads, source_info=info)
     views = [View(z, 0.5, 0.5) for z in range(trainer.preset.generator.octaves + 1)]
     for event in trainer.run(steps, cancel=cancel):
         yield "step", event
@@ -95,7 +115,9 @@ class TrainWidget(QWidget):
         self.viewer = napari_viewer
         self.layer = ComboBox(label="image", choices=self._image_layers)
         self.preset = ComboBox(label="preset", choices=sorted(PRESETS), value="small")
-        self.octaves = SpinBox(label="octaves with data (0 = preset)", value=0, min=0, max=8)
+        self.octaves = SpinBox(label="octaves with data (0 = preset)", value=0, min=0, max=8,
+                               tooltip="0: the preset's; for a collection, all the octaves "
+                                       "its images span")
         self.extra_octaves = SpinBox(label="extra octaves past the data", value=0, min=0,
                                      max=4)
         self.positions = ComboBox(label="positions", value="auto", choices=POSITION_CHOICES,
@@ -112,16 +134,23 @@ class TrainWidget(QWidget):
             self.layer, self.preset, self.octaves, self.extra_octaves, self.positions,
             self.steps, self.out, self.threads, self.resume, self.preview_every,
             self.start_button, self.cancel_button])
+        self.collection = CollectionTable(
+            self._image_layers, lambda: PRESETS[self.preset.value].generator.resolution,
+            lambda: self.octaves.value)
+        self.preset.changed.connect(lambda _v: self.collection.validate())
+        self.octaves.changed.connect(lambda _v: self.collection.validate())
         self.status = QLabel("idle")
         self.plot = LossPlot()
         layout = QVBoxLayout(self)
+        layout.addWidget(self.collection)
         layout.addWidget(self.form.native)
         layout.addWidget(self.status)
         layout.addWidget(self.plot)
         self.start_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
-        self.viewer.layers.events.inserted.connect(lambda e: self.layer.reset_choices())
-        self.viewer.layers.events.removed.connect(lambda e: self.layer.reset_choices())
+        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            event.connect(lambda e: self.layer.reset_choices())
+            event.connect(lambda e: self.collection.reset_layers())
         self.worker = None
         self._cancel = threading.Event()
         self._progress: progress | None = None
@@ -132,7 +161,15 @@ class TrainWidget(QWidget):
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
 
     def start(self) -> None:
-        layer = self.layer.value
+        collection = None
+        if self.collection.active:
+            if not self.collection.validate():
+                self.status.setText(self.collection.message.text())
+                return
+            collection = self.collection.entries()
+            layer = self.viewer.layers[collection[0][1]]
+        else:
+            layer = self.layer.value
         if layer is None and not self.resume.value:
             self.status.setText("add an image layer first")
             return
@@ -145,7 +182,7 @@ class TrainWidget(QWidget):
         start(self, errors_returned(_train_steps(
             data, name, Path(self.out.value), self.preset.value, self.octaves.value,
             self.steps.value, self.threads.value, self.resume.value, self.preview_every.value,
-            self._cancel, self.positions.value, self.extra_octaves.value)))
+            self._cancel, self.positions.value, self.extra_octaves.value, collection)))
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -89,6 +89,10 @@ class Collection:
         """The finest zoom with real patches (the finest image's native zoom)."""
         return max(hi for _, hi in self.zoom_ranges(resolution))
 
+    def max_octaves(self, resolution: int) -> int:
+        """The most octaves with data: ``floor(span)``."""
+        return math.floor(self.span(resolution) + _TOLERANCE)
+
     def gaps(self, octaves: int, resolution: int) -> list[tuple[float, float]]:
         """Zoom intervals inside ``[0, octaves)`` no image has patches for, in order."""
         ranges = sorted((lo, hi) for lo, hi in self.zoom_ranges(resolution) if hi >= lo)
@@ -110,8 +114,7 @@ class Collection:
                  if min(s.height, s.width) < r]
         if small:
             raise ValueError(f"images smaller than the {r}-px view: {', '.join(small)}")
-        span = self.span(r)
-        most = math.floor(span + _TOLERANCE)
+        span, most = self.span(r), self.max_octaves(r)
         if octaves > most:
             finest = self.names[int(np.argmax([hi for _, hi in self.zoom_ranges(r)]))]
             raise ValueError(f"the collection has data up to zoom {span:.2f} at {r} px (its "

@@ -59,6 +59,11 @@ def run_collection(run_dir: str | Path):
     entries = read_config(run_dir)[1].get("collection")
     if not entries:
         return None
+    missing = [e.get("name") or str(e["image"]) for e in entries
+               if not e["image"] or not Path(e["image"]).exists()]
+    if missing:
+        raise ValueError(f"{run_dir}: the collection's images {', '.join(missing)} are not "
+                         f"files here (trained from napari layers, or moved)")
     return open_collection([(e["image"], PixelSize(e["value"], e["unit"])) for e in entries])
 
 
