@@ -3,17 +3,22 @@
 #  For each image (the two of scripts/evaluation.sh, fetched by its data stage), train `small`
 #  with --positions known and --positions unknown side by side, one CPU thread each, for the
 #  same wall time (so the same CPU time under the same load), then evaluate both into one table.
-#  Then the H&E pair for 35 minutes (known: per-octave weights), and one run with --extra-octaves 2 on the bundled H&E sample (data up to zoom 4, rendered
-#  to zoom 6).
+#  Then the H&E pair for 35 minutes (known: per-octave weights), and runs with
+#  --extra-octaves 2 on the bundled H&E sample (data up to zoom 4, rendered to zoom 6):
+#  kp-extra with the preset's one feature bin, kp-extra-bins3 with three (--set num_bins=3:
+#  bin k's frequencies are 8^k times higher and switch on from zoom 3k - 1).
 #   bash scripts/known_positions.sh                 # MINUTES=22 per pair, EXTRA_MINUTES=25
 #   STAGES="eval extra" bash scripts/known_positions.sh   # only re-evaluate existing runs
-#   PAIRS=0 bash scripts/known_positions.sh   # only the extra-octave run (train + eval)
+#   PAIRS=0 bash scripts/known_positions.sh   # only the extra-octave runs (train + eval)
+#   PAIRS=0 EXTRA_RUNS=kp-extra-bins3 EXTRA_MINUTES=30 bash scripts/known_positions.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MINUTES="${MINUTES:-22}"
 EXTRA_MINUTES="${EXTRA_MINUTES:-25}"
 STAGES="${STAGES:-train eval extra}"
 PAIRS="${PAIRS:-1}"
+EXTRA_RUNS="${EXTRA_RUNS:-kp-extra kp-extra-bins3}"
+declare -A EXTRA_SET=([kp-extra]="" [kp-extra-bins3]="--set num_bins=3")
 DATA="${DATA:-runs/eval-data}"
 OUT=docs/evaluation
 CLI=.venv/bin/napari-scalespace
@@ -53,13 +58,17 @@ if [[ "$PAIRS" == 1 && " $STAGES " == *" eval "* ]]; then
 fi
 if [[ " $STAGES " == *" extra "* ]]; then
     he=src/napari_scalespace/data/samples/he_1024.jpg
-    if [[ " $STAGES " == *" train "* ]]; then
-        "$CLI" train "$he" --out runs/kp-extra --preset small --extra-octaves 2 \
-            --steps 100000 --time-limit "$EXTRA_MINUTES" --threads 2 --seed 0 > runs/kp-extra.log 2>&1
-    fi
-    if [[ " $STAGES " == *" eval "* ]]; then
-        mkdir -p "$OUT/kp-extra"
-        "$CLI" eval runs/kp-extra --truth "$he" --json "$OUT/kp-extra/report.json" \
-            --plots "$OUT/kp-extra" --markdown --views 64 --quiet > "$OUT/kp-extra/table.md"
-    fi
+    for run in $EXTRA_RUNS; do
+        if [[ " $STAGES " == *" train "* ]]; then
+            # shellcheck disable=SC2086  # EXTRA_SET holds separate arguments
+            "$CLI" train "$he" --out "runs/$run" --preset small --extra-octaves 2 \
+                ${EXTRA_SET[$run]} --steps 100000 --time-limit "$EXTRA_MINUTES" --threads 2 \
+                --seed 0 > "runs/$run.log" 2>&1
+        fi
+        if [[ " $STAGES " == *" eval "* ]]; then
+            mkdir -p "$OUT/$run"
+            "$CLI" eval "runs/$run" --truth "$he" --json "$OUT/$run/report.json" \
+                --plots "$OUT/$run" --markdown --views 64 --quiet > "$OUT/$run/table.md"
+        fi
+    done
 fi

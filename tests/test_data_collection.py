@@ -106,6 +106,17 @@ def test_pixel_size_of_an_ome_zarr_comes_from_its_scale_and_axis_unit(tmp_path):
     size = read_pixel_size(tmp_path / "img.zarr")
     assert size.base == pytest.approx(0.65e-6)
     assert open_collection([(tmp_path / "img.zarr", None)]).pixel_sizes[0] == size
+    # NGFF 0.5 (attributes under "ome") as ome-zarr-py writes it
+    from ome_zarr.writer import write_image
+
+    v05 = zarr.open_group(str(tmp_path / "v05.zarr"), mode="w")
+    with pytest.warns(UserWarning, match="Scale value not provided"):  # for the channel axis
+        write_image(rgb(32, 32).transpose(2, 0, 1).copy(), v05, axes="cyx", scale_factors=[2],
+                    scale={"y": 250, "x": 250}, axes_units={"y": "nanometer", "x": "nanometer"})
+    assert read_pixel_size(tmp_path / "v05.zarr").base == pytest.approx(0.25e-6)
+    plain = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    write_image(rgb(32, 32).transpose(2, 0, 1).copy(), plain, axes="cyx", scale_factors=[2])
+    assert read_pixel_size(tmp_path / "plain.zarr") is None  # no unit: not a physical size
 
 
 # --- zoom labels --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from napari_scalespace.data import open_source
 from napari_scalespace.data.collection import Collection
 from napari_scalespace.data.pixel_size import PixelSize
 from napari_scalespace.eval.collection import collection_markdown, evaluate_collection_steps
+from napari_scalespace.eval.compare import run_image
 from napari_scalespace.eval.views import SourceZoomViews, TruthViews
 from napari_scalespace.geometry import View
 from napari_scalespace.model.config import get_preset
@@ -129,6 +130,7 @@ def test_cli_trains_resumes_and_evaluates_a_collection(tmp_path, capsys):
     assert "overview.png (4 um/px, zooms 0.00-2.00)" in capsys.readouterr().err
     preset, info = checkpoint.read_config(run)
     assert preset.train.positions == "unknown" and info["scenes"] == 1
+    assert run_image(run) is None  # no one image is a collection's truth
     assert [(e["name"], e["value"], e["unit"]) for e in info["collection"]] == [
         ("overview.png", 4.0, "um"), ("field1.tif", 1e-4, "cm"), ("field2.tif", 1e-4, "cm")]
     assert main(["train", "--resume", "--out", str(run), "--steps", "3"]) == 0

@@ -145,8 +145,15 @@ class CompareWidget(QWidget):
         else:
             image = run_image(run)
         if image is None:
-            self.status.setText("the run names no image file that exists here: add the "
-                                "ground-truth image as a layer and pick it")
+            from ..checkpoint import read_config
+
+            if read_config(run)[1].get("collection"):
+                self.status.setText("the run was trained on a collection: no image is its "
+                                    "pixel truth. `napari-scalespace eval RUN` compares it "
+                                    "with each image's patches")
+            else:
+                self.status.setText("the run names no image file that exists here: add the "
+                                    "ground-truth image as a layer and pick it")
             return
         block_triton_if_unsafe()
         self._cancel.clear()

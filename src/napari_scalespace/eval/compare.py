@@ -37,11 +37,13 @@ METRICS, PLOT, CONTACT = "metrics.json", "metrics.png", "contact_sheet.png"
 
 def run_image(run_dir: str | Path) -> str | None:
     """The image a run was trained on, if its config names a file that exists (a relative
-    name is looked up from the working directory, then from the run directory)."""
+    name is looked up from the working directory, then from the run directory). None for a
+    run on a collection: no one image is its truth."""
     from ..checkpoint import read_config
 
-    images = read_config(run_dir)[1].get("images", [])
-    if not images:
+    info = read_config(run_dir)[1]
+    images = info.get("images", [])
+    if not images or info.get("collection"):
         return None
     for path in (Path(images[0]), Path(run_dir) / images[0]):
         if path.is_file():
