@@ -32,7 +32,7 @@ HERE = Path(__file__).parent
 
 def train_widget(path: Path) -> None:
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1300, 800)
+    viewer.window.resize(1300, 950)
     viewer.add_image(np.asarray(Image.open(sample_path("he"))), name="H&E sample", rgb=True)
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
@@ -62,7 +62,7 @@ def train_collection(folder: Path, path: Path) -> None:
     from napari_scalespace.data.pixel_size import read_pixel_size
 
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1400, 900)
+    viewer.window.resize(1400, 1000)
     x = 0.0
     for f in sorted(folder.glob("*.tif"), key=lambda p: (not p.name.startswith("overview"), p)):
         um = read_pixel_size(f).base * 1e6

@@ -96,6 +96,7 @@ def test_train_widget_trains_a_collection_of_layers_at_their_scales(make_napari_
     assert not table.active
     table.set_ticked(["overview", "field1", "field2"])
     assert table.active and table.table.rowCount() == 3
+    assert not widget.layer.enabled and not widget.positions.enabled  # not for a collection
     rows = [[table.table.item(r, c).text() for c in range(4)] for r in range(3)]
     assert rows[0] == ["overview", "4", "micrometer", "0.00 - 2.00"]
     assert rows[1] == ["field1", "1", "micrometer", "2.00 - 4.00"]
@@ -111,7 +112,7 @@ def test_train_widget_trains_a_collection_of_layers_at_their_scales(make_napari_
     assert "zoom 0 = overview" in table.message.text()
     widget.steps.value = 500
     widget.threads.value = 1
-    widget.preview_every.value = 100
+    widget.preview_every.value = 1
     widget.out.value = tmp_path / "run"
     widget.start()
     qtbot.waitUntil(lambda: widget.steps_done >= 2, timeout=120_000)
@@ -119,5 +120,11 @@ def test_train_widget_trains_a_collection_of_layers_at_their_scales(make_napari_
     qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
     preset, info = checkpoint.read_config(tmp_path / "run")
     assert (preset.train.positions, preset.generator.octaves) == ("unknown", 4)
+    # the preview strip is not offered as a collection image; unticking ends the collection
+    assert "scalespace preview" in viewer.layers
+    listed = [table.layer_list.item(i).text() for i in range(table.layer_list.count())]
+    assert listed == ["overview", "field1", "field2"]
+    table.set_ticked(["overview"])
+    assert not table.active and widget.layer.enabled and widget.positions.enabled
     assert [(e["name"], e["value"], e["unit"]) for e in info["collection"]] == [
         ("overview", 4.0, "micrometer"), ("field1", 1.0, "micrometer"), ("field2", 0.001, "mm")]

@@ -39,16 +39,20 @@ def layer_pixel_size(layer) -> PixelSize:
 class CollectionTable(QWidget):
     """Tick image layers; edit their pixel sizes; see their zoom ranges and problems."""
 
-    def __init__(self, layers_fn, resolution_fn, octaves_fn) -> None:
+    def __init__(self, layers_fn, resolution_fn, octaves_fn, on_change=None) -> None:
+        """``layers_fn()``: the image layers to offer; ``resolution_fn()``, ``octaves_fn()``:
+        the view size and octaves with data (0 = all the collection spans) the coverage is
+        checked for; ``on_change(active)`` after every change."""
         super().__init__()
         self._layers_fn, self._resolution_fn, self._octaves_fn = (layers_fn, resolution_fn,
                                                                   octaves_fn)
+        self._on_change = on_change
         self.layer_list = QListWidget()
         self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.layer_list.setMaximumHeight(90)
+        self.layer_list.setMaximumHeight(80)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setMaximumHeight(140)
+        self.table.setMaximumHeight(175)
         self.message = QLabel("tick two or more image layers to train on them as one "
                               "collection (unregistered images at different pixel sizes)")
         self.message.setWordWrap(True)
@@ -153,6 +157,9 @@ class CollectionTable(QWidget):
 
     def validate(self) -> bool:
         """Show each image's zoom range, or what is wrong; True when it can train."""
+        if self._on_change is not None:
+            self._on_change(self.active)
+        self.table.setVisible(self.active)  # room for the loss plot until it is needed
         if not self.active:
             self.message.setText("tick two or more image layers to train on them as one "
                                  "collection (unregistered images at different pixel sizes)")

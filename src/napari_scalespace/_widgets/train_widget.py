@@ -135,15 +135,16 @@ class TrainWidget(QWidget):
             self.steps, self.out, self.threads, self.resume, self.preview_every,
             self.start_button, self.cancel_button])
         self.collection = CollectionTable(
-            self._image_layers, lambda: PRESETS[self.preset.value].generator.resolution,
-            lambda: self.octaves.value)
+            lambda: [x for x in self._image_layers() if x.name != PREVIEW_LAYER],
+            lambda: PRESETS[self.preset.value].generator.resolution,
+            lambda: self.octaves.value, on_change=self._collection_changed)
         self.preset.changed.connect(lambda _v: self.collection.validate())
         self.octaves.changed.connect(lambda _v: self.collection.validate())
         self.status = QLabel("idle")
         self.plot = LossPlot()
         layout = QVBoxLayout(self)
-        layout.addWidget(self.collection)
         layout.addWidget(self.form.native)
+        layout.addWidget(self.collection)
         layout.addWidget(self.status)
         layout.addWidget(self.plot)
         self.start_button.changed.connect(self.start)
@@ -156,6 +157,11 @@ class TrainWidget(QWidget):
         self._progress: progress | None = None
         self.steps_done = 0
         self._under = None
+
+    def _collection_changed(self, active: bool) -> None:
+        """A collection trains on the ticked layers with positions unknown: the single-image
+        fields do not apply."""
+        self.layer.enabled = self.positions.enabled = not active
 
     def _image_layers(self, _widget=None) -> list:
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
@@ -210,8 +216,9 @@ class TrainWidget(QWidget):
                     (y0, y1), (x0, x1) = self._under.extent.world[:, -2:].T
                     k = (x1 - x0) / strip.shape[1]
                     scale, translate = (k, k), (y1 + 0.05 * (y1 - y0), x0)
+                units = None if self._under is None else self._under.units[-2:]
                 self.viewer.add_image(strip, name=PREVIEW_LAYER, rgb=strip.shape[-1] == 3,
-                                      scale=scale, translate=translate)
+                                      scale=scale, translate=translate, units=units)
 
     def _on_done(self, step: int | tuple[str, str]) -> None:
         if isinstance(step, tuple):
