@@ -5,7 +5,10 @@
 #     quarter of the resolution plus four full-resolution fields from elsewhere, pixel sizes
 #     in the files' metadata (OME-TIFF, TIFF resolution tags, GeoTIFF);
 #  2. train: `small` (64-px views) on both collections side by side, one thread each, for
-#     MINUTES minutes, 5 octaves (the overview has patches for zooms 0-3, the fields for 2-5);
+#     MINUTES minutes, 5 octaves (the overview has patches for zooms 0-3, the fields for 2-5),
+#     two feature bins (--set num_bins=2: the second bin's frequencies, 8x higher, switch on
+#     from zoom 2; with the preset's one bin no input feature has even one cycle per view at
+#     zooms 4-5, and the fine zooms stay flat: docs/evaluation.md#collections);
 #  3. eval: per-octave SWD of the learned views against each image's patches, beside the
 #     bicubic zoom of the overview; JSON, plots and contact sheets in docs/evaluation/.
 #   bash scripts/collections.sh                  # MINUTES=50
@@ -26,8 +29,8 @@ fi
 if [[ " $STAGES " == *" train "* ]]; then
     for name in he bluemarble; do
         "$CLI" train --collection runs/collections/$name/*.tif --out "runs/collection-$name" \
-            --preset small --octaves 5 --steps 100000 --time-limit "$MINUTES" --threads 1 \
-            --seed 0 > "runs/collection-$name.log" 2>&1 &
+            --preset small --octaves 5 --set num_bins=2 --steps 100000 \
+            --time-limit "$MINUTES" --threads 1 --seed 0 > "runs/collection-$name.log" 2>&1 &
     done
     wait
     grep -h "time limit" runs/collection-*.log
