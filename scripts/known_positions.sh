@@ -5,8 +5,9 @@
 #  same wall time (so the same CPU time under the same load), then evaluate both into one table.
 #  Then the H&E pair for 35 minutes (known: per-octave weights), and runs with
 #  --extra-octaves 2 on the bundled H&E sample (data up to zoom 4, rendered to zoom 6):
-#  kp-extra with the preset's one feature bin, kp-extra-bins3 with three (--set num_bins=3:
-#  bin k's frequencies are 8^k times higher and switch on from zoom 3k - 1).
+#  kp-extra with the preset's one feature bin (as it was run before bins followed the octaves),
+#  kp-extra-bins3 with three (what `train --extra-octaves 2` now picks for zooms 0-6: bin k's
+#  frequencies are 8^k times higher and switch on from zoom 3k - 1).
 #   bash scripts/known_positions.sh                 # MINUTES=22 per pair, EXTRA_MINUTES=25
 #   STAGES="eval extra" bash scripts/known_positions.sh   # only re-evaluate existing runs
 #   PAIRS=0 bash scripts/known_positions.sh   # only the extra-octave runs (train + eval)
@@ -18,7 +19,7 @@ EXTRA_MINUTES="${EXTRA_MINUTES:-25}"
 STAGES="${STAGES:-train eval extra}"
 PAIRS="${PAIRS:-1}"
 EXTRA_RUNS="${EXTRA_RUNS:-kp-extra kp-extra-bins3}"
-declare -A EXTRA_SET=([kp-extra]="" [kp-extra-bins3]="--set num_bins=3")
+declare -A EXTRA_SET=([kp-extra]="--set num_bins=1" [kp-extra-bins3]="--set num_bins=3")
 DATA="${DATA:-runs/eval-data}"
 OUT=docs/evaluation
 CLI=.venv/bin/napari-scalespace

@@ -130,6 +130,7 @@ def test_cli_trains_resumes_and_evaluates_a_collection(tmp_path, capsys):
     assert "overview.png (4 um/px, zooms 0.00-2.00)" in capsys.readouterr().err
     preset, info = checkpoint.read_config(run)
     assert preset.train.positions == "unknown" and info["scenes"] == 1
+    assert preset.generator.num_bins == 2  # zooms 0-4: bins follow the octaves
     assert run_image(run) is None  # no one image is a collection's truth
     assert [(e["name"], e["value"], e["unit"]) for e in info["collection"]] == [
         ("overview.png", 4.0, "um"), ("field1.tif", 1e-4, "cm"), ("field2.tif", 1e-4, "cm")]

@@ -136,6 +136,7 @@ def test_resume_from_the_cli_keeps_the_mode(tmp_path, positions):
     preset, _ = checkpoint.read_config(run)
     assert preset.train.positions == positions
     assert (preset.generator.octaves, preset.train.extra_octaves, preset.data_octaves) == (2, 1, 1)
+    assert preset.generator.num_bins == 1  # zooms 0-2: one bin suffices (bins_for_octaves)
     before = {k: v.clone() for k, v in Trainer(run, [open_source(str(img))],
                                                resume=True).G.state_dict().items()}
     assert main(["train", "--out", str(run), "--steps", "4", "--resume", "--threads", "1"]) == 0
@@ -151,6 +152,30 @@ def test_resume_from_the_cli_keeps_the_mode(tmp_path, positions):
 
 
 # -- octaves beyond the data ---------------------------------------------------------------
+
+
+def test_feature_bins_follow_the_octaves_past_the_data(tmp_path):
+    from napari_scalespace.model.config import bins_for_octaves, with_feature_bins
+
+    assert [bins_for_octaves(n) for n in (1, 2, 3, 4, 5, 6, 8)] == [1, 1, 2, 2, 2, 3, 3]
+    assert with_feature_bins("small", {"octaves": 6})["num_bins"] == 3
+    assert with_feature_bins("small", {"octaves": 6, "num_bins": 1})["num_bins"] == 1  # asked
+    assert with_feature_bins("paper8", {"octaves": 3})["num_bins"] == 3  # never fewer
+    img = tmp_path / "t.png"
+    from PIL import Image
+
+    Image.fromarray(texture(128)).save(img)
+    common = ["--preset", "tiny", "--batch", "4", "--threads", "1", "--steps", "1"]
+    assert main(["train", str(img), "--out", str(tmp_path / "a"), "--octaves", "2",
+                 "--extra-octaves", "3", *common]) == 0
+    assert checkpoint.read_config(tmp_path / "a")[0].generator.num_bins == 2  # zooms 0-5
+    assert main(["train", str(img), "--out", str(tmp_path / "b"), "--octaves", "2",
+                 "--extra-octaves", "3", "--set", "num_bins=1", *common]) == 0
+    assert checkpoint.read_config(tmp_path / "b")[0].generator.num_bins == 1
+    assert main(["train", str(img), "--out", str(tmp_path / "c"), "--octaves", "2",
+                 *common]) == 0  # no octaves past the data: the preset's bins
+    assert checkpoint.read_config(tmp_path / "c")[0].generator.num_bins == 1
+
 
 
 def test_extra_octave_views_pair_a_finer_render_with_the_finest_real_octave():

@@ -120,6 +120,7 @@ def test_train_widget_trains_a_collection_of_layers_at_their_scales(make_napari_
     qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
     preset, info = checkpoint.read_config(tmp_path / "run")
     assert (preset.train.positions, preset.generator.octaves) == ("unknown", 4)
+    assert preset.generator.num_bins == 2  # bins follow a collection's octaves
     # the preview strip is not offered as a collection image; unticking ends the collection
     assert "scalespace preview" in viewer.layers
     listed = [table.layer_list.item(i).text() for i in range(table.layer_list.count())]

@@ -65,7 +65,7 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
     from ..data import open_source
     from ..data.collection import Collection
     from ..geometry import View, scene_extent
-    from ..model.config import get_preset
+    from ..model.config import get_preset, with_feature_bins
     from ..render.image import to_unit
     from ..train.trainer import Trainer
 
@@ -94,6 +94,8 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
             else base.generator.octaves)
         overrides["octaves"] = data_octaves + extra_octaves
         overrides["extra_octaves"] = extra_octaves
+        if extra_octaves or collection:
+            overrides = with_feature_bins(preset_name, overrides)
         preset = get_preset(preset_name, **overrides)
     trainer = Trainer(out, sources, preset, resume=resume, threads=threads, source_info=info)
     views = [View(z, 0.5, 0.5) for z in range(trainer.preset.generator.octaves + 1)]

@@ -41,7 +41,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--extra-octaves", type=int, metavar="N",
                    help="N more octaves past the data's finest one: no real patches there; "
                         "trained by the adversarial loss against the finest data octave and "
-                        "by scale consistency (default 0)")
+                        "by scale consistency (default 0). With N > 0 (and for collections) "
+                        "the feature bins follow the octaves, ceil((octaves + 1) / 3), unless "
+                        "--set num_bins=K")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
@@ -75,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace.data.collection import Collection, open_collection
     from napari_scalespace.data.pixel_size import PixelSize
     from napari_scalespace.geometry import scene_extent
-    from napari_scalespace.model.config import get_preset
+    from napari_scalespace.model.config import get_preset, with_feature_bins
     from napari_scalespace.train.distributed import from_environment
     from napari_scalespace.train.trainer import Trainer
 
@@ -122,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides["positions"] = args.positions
         overrides.setdefault("channels", sources.channels if isinstance(sources, Collection)
                              else sources[0].channels)
+        if args.extra_octaves or isinstance(sources, Collection):
+            overrides = with_feature_bins(args.preset, overrides)
         preset = get_preset(args.preset, **overrides)
     if isinstance(sources, Collection):
         r = (preset or checkpoint.read_config(args.out)[0]).generator.resolution

@@ -320,3 +320,23 @@ def get_preset(name: str, **overrides: Any) -> Preset:
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown}")
     return dataclasses.replace(p, **parts)
+
+
+def bins_for_octaves(octaves: int) -> int:
+    """Feature bins that keep the generator's input busy at every zoom ``0..octaves``: bin k's
+    frequencies are ``8**k`` times bin 0's and switch on from zoom ``3k - 1``, so one bin per
+    three zoom levels, ``ceil((octaves + 1) / 3)``. (With one bin a 64-px `small` generator's
+    features fall under one cycle per view from zoom 4 on and its finest zooms stay flat:
+    docs/evaluation.md, "Collections" and "Zooming past the data".)"""
+    return -(-(int(octaves) + 1) // 3)
+
+
+def with_feature_bins(name: str, overrides: dict) -> dict:
+    """``overrides`` plus ``num_bins`` for their octaves (:func:`bins_for_octaves`, never fewer
+    than the preset's) unless they set it: what ``train`` uses for runs whose zoom range the
+    preset was not sized for (octaves past the data, collections)."""
+    if "num_bins" in overrides:
+        return overrides
+    base = get_preset(name)
+    octaves = overrides.get("octaves", base.generator.octaves)
+    return {**overrides, "num_bins": max(base.generator.num_bins, bins_for_octaves(octaves))}
