@@ -39,8 +39,8 @@ Collections (several images of one scale space at different pixel sizes)
     Image i is H_i x W_i pixels of physical size p_i; its *field of view* is its shorter side
     in physical units, ``F_i = S_i * p_i``. The largest field of view F_0 is the collection's
     zoom 0, so a view at collection zoom l spans ``F_0 * 2**-l`` physical units. In image i's
-    own scene that is zoom ``l - o_i`` with the *zoom offset* ``o_i = log2(F_0 / F_i)``
-    (:func:`zoom_offset`); image i has real patches for collection zooms
+    own scene that is zoom ``l - o_i`` (:func:`image_zoom`) with the *zoom offset*
+    ``o_i = log2(F_0 / F_i)`` (:func:`zoom_offset`); image i has real patches for collection zooms
     ``[o_i, o_i + native_zoom(H_i, W_i, R)]`` (:func:`collection_zoom_range`): from views of its
     whole shorter side down to one source pixel per rendered pixel. Its zoom label is
     ``o_i + native_zoom``, ``log2`` of its pixel size against the zoom-0 view's.
@@ -71,6 +71,7 @@ __all__ = [
     "View",
     "canvas_offsets",
     "collection_zoom_range",
+    "image_zoom",
     "native_zoom",
     "nested_pixel_edges",
     "pixel_centers",
@@ -379,6 +380,12 @@ def zoom_offset(field_of_view: float, largest: float) -> float:
     if not (f > 0 and f0 > 0):
         raise ValueError(f"fields of view must be > 0, got {field_of_view!r}, {largest!r}")
     return math.log2(f0 / f)
+
+
+def image_zoom(zoom: np.ndarray | float, offset: np.ndarray | float) -> np.ndarray:
+    """Collection zooms in the own scene of images with zoom offsets ``offset`` (float64,
+    broadcast): ``max(zoom - offset, 0)`` (0 = a view of the image's whole shorter side)."""
+    return np.maximum(np.asarray(zoom, dtype=np.float64) - offset, 0.0)
 
 
 def collection_zoom_range(offset: float, height: int, width: int, resolution: int

@@ -47,6 +47,7 @@ import torch
 
 from ..geometry import (
     View,
+    image_zoom,
     inside_centre_range,
     native_zoom,
     scene_extent,
@@ -226,7 +227,7 @@ class PatchDataset:
             return Views(zoom, cy, cx, scene, octave, render_zoom, scene, zoom, cy, cx)
         source = self._pick_images(zoom)
         offsets = np.array(self.collection.offsets)[source]
-        source_zoom = np.maximum(zoom.astype(np.float64) - offsets, 0.0).astype(np.float32)
+        source_zoom = image_zoom(zoom.astype(np.float64), offsets).astype(np.float32)
         sy, sx = self._centres(source_zoom, source, self._extents)
         return Views(zoom, cy, cx, scene, octave, render_zoom, source, source_zoom, sy, sx)
 

@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from ..data.collection import Collection
-from ..geometry import View, random_centres
+from ..geometry import View, image_zoom, random_centres
 from ..render.renderer import Renderer
 from . import metrics
+from .evaluate import _r, _views
 from .swd import swd
 from .views import LearnedViews, SourceZoomViews, TruthViews
 
@@ -73,19 +74,11 @@ class CollectionReport:
         return path
 
 
-def _r(v: float, digits: int = 4) -> float:
-    return round(float(v), digits)
-
-
-def _views(zoom: float, cy: np.ndarray, cx: np.ndarray) -> list[View]:
-    return [View(zoom, float(y), float(x)) for y, x in zip(cy, cx, strict=True)]
-
-
 def _image_patches(collection: Collection, i: int, zoom: float, n: int, resolution: int,
                    rng: np.random.Generator) -> np.ndarray:
     """``n`` patches of image ``i`` at collection ``zoom``, random positions."""
     src = collection.sources[i]
-    own = max(zoom - collection.offsets[i], 0.0)
+    own = float(image_zoom(zoom, collection.offsets[i]))
     truth = TruthViews(src, resolution)
     return truth.render(_views(own, *random_centres(own, truth.extent, n, rng)))
 
