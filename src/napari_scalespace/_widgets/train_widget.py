@@ -63,8 +63,8 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
     import torch
 
     from ..data import open_source
-    from ..data.collection import Collection
-    from ..geometry import View, scene_extent
+    from ..data.collection import Collection, source_record
+    from ..geometry import View
     from ..model.config import get_preset, with_feature_bins
     from ..render.image import to_unit
     from ..train.trainer import Trainer
@@ -75,16 +75,11 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
                              [size for _, _, size, _ in collection],
                              [path for *_, path in collection])
         first = sources.sources[0]
-        info = {"images": [p or n for _, n, _, p in collection], "scenes": 1,
-                "collection": sources.info(), "channels": sources.channels,
-                "value_range": [list(s.value_range) for s in sources.sources],
-                "extent": list(sources.extent)}
+        info = source_record(sources, [p or n for _, n, _, p in collection])
     else:
         first = open_source(data, name=name)
         sources = [first]
-        info = {"images": [name], "scenes": 1, "channels": first.channels,
-                "value_range": [list(first.value_range)],
-                "extent": list(scene_extent(first.height, first.width))}
+        info = source_record(sources, [name])
     preset = None
     if not resume:
         overrides = {"channels": first.channels, "positions": positions}

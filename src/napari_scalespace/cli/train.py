@@ -74,9 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.data import open_source
-    from napari_scalespace.data.collection import Collection, open_collection
+    from napari_scalespace.data.collection import Collection, open_collection, source_record
     from napari_scalespace.data.pixel_size import PixelSize
-    from napari_scalespace.geometry import scene_extent
     from napari_scalespace.model.config import get_preset, with_feature_bins
     from napari_scalespace.train.distributed import from_environment
     from napari_scalespace.train.trainer import Trainer
@@ -130,15 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if isinstance(sources, Collection):
         r = (preset or checkpoint.read_config(args.out)[0]).generator.resolution
         print(f"collection: {sources.describe(r)}", file=sys.stderr)
-        info = {"images": [_abs_path(i) for i in images], "scenes": 1,
-                "collection": sources.info(),
-                "value_range": [list(s.value_range) for s in sources.sources],
-                "channels": sources.channels, "extent": list(sources.extent)}
-    else:
-        info = {"images": [_abs_path(i) for i in images], "scenes": len(sources),
-                "value_range": [list(s.value_range) for s in sources],
-                "channels": sources[0].channels,
-                "extent": list(scene_extent(sources[0].height, sources[0].width))}
+    info = source_record(sources, [_abs_path(i) for i in images])
     dist = from_environment(args.device)  # started by torchrun: one of several processes
     try:
         trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,

@@ -30,7 +30,8 @@ from ..geometry import collection_zoom_range, scene_extent, zoom_offset
 from .pixel_size import PixelSize, parse_pixel_size, read_pixel_size
 from .sources import ImageSource, open_source
 
-__all__ = ["Collection", "open_collection", "parse_image_arg", "read_collection_csv"]
+__all__ = ["Collection", "open_collection", "parse_image_arg", "read_collection_csv",
+           "source_record"]
 
 _TOLERANCE = 1e-6  # zoom round-off (log2 of ratios of decimal pixel sizes)
 
@@ -226,3 +227,17 @@ def read_collection_csv(path: str | os.PathLike) -> list[tuple[str, PixelSize | 
             raise ValueError(f"{p}, line {n}: {e}") from None
         out.append((full, size))
     return out
+
+
+def source_record(sources: Collection | Sequence[ImageSource], images: Sequence[str]) -> dict:
+    """What a run records about its data (``config.json``'s ``source``): the image paths or
+    names, the scene count, value ranges, channels, the scene extent and, for a collection,
+    its images' paths and pixel sizes (:meth:`Collection.info`)."""
+    if isinstance(sources, Collection):
+        return {"images": list(images), "scenes": 1, "collection": sources.info(),
+                "value_range": [list(s.value_range) for s in sources.sources],
+                "channels": sources.channels, "extent": list(sources.extent)}
+    return {"images": list(images), "scenes": len(sources),
+            "value_range": [list(s.value_range) for s in sources],
+            "channels": sources[0].channels,
+            "extent": list(scene_extent(sources[0].height, sources[0].width))}
