@@ -6,7 +6,10 @@
     python benchmarks/bench_ops.py --case 84px  # only the cases whose name holds "84px"
 
 Prints a markdown table per allocator: ms per call and the ref/fast ratio, forward and
-forward+backward. Figures and the commands that produced them are kept in docs/benchmarks.md.
+forward+backward. A ``filtered_lrelu`` forward needs no gradient, so ``fast`` runs the fused
+CPU kernel there (``ops/_fused_cpu.py``); the "fwd passes" column times the torch passes it
+replaces (the kernel turned off), side by side with the other two. Figures and the commands
+that produced them are kept in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import machine_line, rerun_mmap_free, time_side_by_side
-from napari_scalespace.ops import bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
+from napari_scalespace.ops import _fused_cpu, bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,18 @@ CASES = [
 
 def run(rounds: int, only: str | None = None) -> None:
     print(f"\n### {machine_line()}\n")
-    print("| case | fwd ref ms | fwd fast ms | fwd ratio | f+b ref ms | f+b fast ms | f+b ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| case | fwd ref ms | fwd fast ms | fwd ratio | fwd passes ms | f+b ref ms | "
+          "f+b fast ms | f+b ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for case in CASES:
         if only and only not in case.name:
             continue
         fwd, fb = measure(case, rounds)
+        passes = f"{fwd['passes'] * 1e3:.1f}" if "passes" in fwd else "-"
         print(
             f"| {case.name} | {fwd['ref'] * 1e3:.1f} | {fwd['fast'] * 1e3:.1f} | "
-            f"{fwd['ref'] / fwd['fast']:.1f}x | {fb['ref'] * 1e3:.1f} | {fb['fast'] * 1e3:.1f} | "
+            f"{fwd['ref'] / fwd['fast']:.1f}x | {passes} | "
+            f"{fb['ref'] * 1e3:.1f} | {fb['fast'] * 1e3:.1f} | "
             f"{fb['ref'] / fb['fast']:.1f}x |",
             flush=True,
         )
@@ -91,8 +97,11 @@ def run(rounds: int, only: str | None = None) -> None:
 def measure(case: Case, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per call of ref and fast: forward (inference mode) and forward+backward."""
     x, call = case.build()
+    candidates = {i: lambda i=i: call(x, i) for i in ("ref", "fast")}
+    if case.kind == "flrelu" and not case.radial_down:
+        candidates["passes"] = lambda: _without_fused_kernel(call, x)
     with torch.inference_mode():
-        fwd = time_side_by_side({i: lambda i=i: call(x, i) for i in ("ref", "fast")}, rounds)
+        fwd = time_side_by_side(candidates, rounds)
     xg = x.clone().requires_grad_(True)
 
     def fwd_bwd(impl: str) -> None:
@@ -101,6 +110,14 @@ def measure(case: Case, rounds: int) -> tuple[dict[str, float], dict[str, float]
     fb = time_side_by_side({i: lambda i=i: fwd_bwd(i) for i in ("ref", "fast")},
                            max(3, rounds // 2))
     return fwd, fb
+
+
+def _without_fused_kernel(call, x):
+    _fused_cpu.ENABLED = False
+    try:
+        return call(x, "fast")
+    finally:
+        _fused_cpu.ENABLED = True
 
 
 def main(argv: list[str] | None = None) -> int:

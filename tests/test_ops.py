@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_scalespace.ops import bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
+from napari_scalespace.ops import _fused_cpu, bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
 from napari_scalespace.ops.bias_act import ACTIVATIONS
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -65,8 +65,11 @@ def flrelu_case(draw):
     td = draw(st.integers(1, 8))
     radial_u, radial_d = draw(st.booleans()), draw(st.booleans())
     h, w = draw(st.integers(2, 8)), draw(st.integers(2, 8))
-    base = tu + td
-    pads = tuple(base + draw(st.integers(-3, 3)) for _ in range(4))
+    pads = [draw(st.integers(-3, tu + td + 3)) for _ in range(4)]  # x0, x1, y0, y1
+    taps = tu + td - 1  # the filters must fit: at least one output sample
+    pads[1] += max(0, taps - (w * up + pads[0] + pads[1]))
+    pads[3] += max(0, taps - (h * up + pads[2] + pads[3]))
+    pads = tuple(pads)
     seed = draw(st.integers(0, 2**16))
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, generator=g,
@@ -82,10 +85,17 @@ def flrelu_case(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(flrelu_case())
-def test_filtered_lrelu_fast_matches_ref(case):
+@given(flrelu_case(), st.sampled_from(["fused", "torch", "torch+grad"]))
+def test_filtered_lrelu_fast_matches_ref(case, path):
+    """All three ways ``fast`` runs: the fused kernel (no gradient needed, 1-D filters), the
+    torch passes without autograd (kernel off) and with it."""
     x, fu, fd, kwargs = case
-    fast = filtered_lrelu(x, fu, fd, impl="fast", **kwargs)
+    try:
+        _fused_cpu.ENABLED = path == "fused"
+        xin = x.clone().requires_grad_(True) if path == "torch+grad" else x
+        fast = filtered_lrelu(xin, fu, fd, impl="fast", **kwargs).detach()
+    finally:
+        _fused_cpu.ENABLED = True
     # rounding errors scale with the values before the clamp, not with the clamped output
     unclamped = filtered_lrelu(x, fu, fd, impl="ref", **{**kwargs, "clamp": None})
     assert_matches(fast, filtered_lrelu(x, fu, fd, impl="ref", **kwargs),
@@ -306,3 +316,50 @@ def test_planned_stages_follow_their_filter_and_serve_autograd():
         g = lowpass_filter(8, cutoff=0.5, width=0.5, fs=4.0) * 1.0  # an inference tensor
         torch.testing.assert_close(filtered_lrelu(x, g, g, impl="fast", **args),
                                    filtered_lrelu(x, g, g, impl="ref", **args))
+
+
+def test_the_fused_cpu_kernel_serves_inference_and_autograd_keeps_the_torch_passes(
+        monkeypatch):
+    """``fast`` takes the fused kernel exactly when no gradient is needed and both filters are
+    1-D; from several Python threads at once it gives what one thread gives."""
+    calls = []
+    fused = _fused_cpu.filtered_lrelu_fused
+    monkeypatch.setattr(_fused_cpu, "filtered_lrelu_fused",
+                        lambda *a: calls.append(1) or fused(*a))
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 16, 20, 20, generator=g)
+    fu = lowpass_filter(12, cutoff=4, width=4, fs=32.0)
+    b = torch.randn(16, generator=g)
+    kw = dict(up=2, down=2, padding=11, clamp=256.0)
+    with torch.inference_mode():
+        want = filtered_lrelu(x, fu, fu, b, impl="fast", **kw)
+    assert len(calls) == 1 and want.is_contiguous(memory_format=torch.channels_last)
+    xg = x.clone().requires_grad_(True)
+    got = filtered_lrelu(xg, fu, fu, b, impl="fast", **kw)
+    got.square().mean().backward()
+    assert len(calls) == 1 and xg.grad is not None  # autograd: the torch passes
+    torch.testing.assert_close(got.detach(), want)
+    filtered_lrelu(x, fu, lowpass_filter(6, 4, 4, 32.0, radial=True), b, impl="fast", **kw)
+    assert len(calls) == 1  # a 2-D (radial) filter: the torch passes
+    monkeypatch.setattr(_fused_cpu, "_kernels", [None])  # numba broken: the torch passes
+    torch.testing.assert_close(filtered_lrelu(x, fu, fu, b, impl="fast", **kw), want)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(_fused_cpu, "filtered_lrelu_fused",
+                        lambda *a: calls.append(1) or fused(*a))
+    # any memory layout of the input: channels-last, a strided crop of a larger tensor
+    big = torch.randn(2, 16, 26, 27, generator=g)
+    crop = big[:, :, 3:23, 5:25]
+    for layout in (x.contiguous(memory_format=torch.channels_last), crop):
+        torch.testing.assert_close(filtered_lrelu(layout, fu, fu, b, impl="fast", **kw),
+                                   filtered_lrelu(layout, fu, fu, b, impl="ref", **kw))
+    assert len(calls) == 3
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: filtered_lrelu(x, fu, fu, b, impl="fast", **kw),
+                             range(8)))
+    assert len(calls) == 11
+    for out in outs:
+        torch.testing.assert_close(out, want, rtol=0, atol=0)

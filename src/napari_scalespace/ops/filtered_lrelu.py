@@ -20,7 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import dispatch
+from . import _fused_cpu, dispatch
 from ._args import (
     check_bias,
     check_filter,
@@ -122,6 +122,9 @@ def filtered_lrelu_unfused_triton(x, fu, fd, b, up, down, pad, gain, slope, clam
 def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
     """Polyphase up-FIR, in-place nonlinearity, decimating down-FIR, all channels-last.
 
+    When nothing needs a gradient and both filters are 1-D, the fused kernel of
+    ``_fused_cpu.py`` runs instead (the up-sampled tensor is never built). Otherwise:
+
     - The bias, the layout change and the up stage's input padding are one write of the (small)
       input (``_bias_pad``), the only padding copy of the whole op (``FirStage``).
     - The clamp is symmetric, so ``clamp(g lrelu(v), c) = g clamp(lrelu(v), c / |g|)`` and the
@@ -134,6 +137,10 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
         # commutes with it (lrelu(0) = 0)
         y = bias_act(x, b, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="fast")
         return pad_channels_last(y, pad)
+    if (_fused_cpu.ENABLED and not torch.compiler.is_compiling()
+            and not _needs_grad(x, fu, fd, b) and _fused_cpu.supported(x, fu, fd)):
+        return _fused_cpu.filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp,
+                                               flip_filter)
     up_stage = FirStage.planned(fu, up, (1, 1), pad, flip_filter, gain=up[0] * up[1])
     limit = None if clamp is None or gain == 0 else clamp / abs(gain)
     y = _bias_pad(x, b, up_stage.input_pad)
@@ -152,6 +159,10 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
     return fir_stage(y, fd, (1, 1), down, (0, 0, 0, 0), flip_filter, gain=gain)
 
 
+def _needs_grad(*tensors: torch.Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def _is_identity(f: torch.Tensor) -> bool:
     if torch.compiler.is_compiling():  # (reading the value would break the graph)
         return False
@@ -162,9 +173,7 @@ def _bias_pad(x: torch.Tensor, b: torch.Tensor | None, pad: tuple[int, int, int,
     """``pad_or_crop(x + b, pad)`` as one channels-last tensor, written in one pass when
     nothing needs gradients (the padded buffer is the output of the add) and nothing traces
     the op (``out=`` writes into a view break a ``torch.compile`` graph)."""
-    needs_grad = torch.is_grad_enabled() and (
-        x.requires_grad or (b is not None and b.requires_grad))
-    if min(pad) < 0 or needs_grad or torch.compiler.is_compiling():
+    if min(pad) < 0 or _needs_grad(x, b) or torch.compiler.is_compiling():
         y = to_channels_last(x) if b is None else to_channels_last(x) + b.reshape(1, -1, 1, 1)
         return pad_channels_last(y, pad)
     x0, x1, y0, y1 = pad
