@@ -214,11 +214,15 @@ def test_filtered_lrelu_gradients(impl, up, down, clamp):
 
 
 @pytest.mark.parametrize("impl", ["ref", "fast"])
-@pytest.mark.parametrize("act", ["lrelu", "tanh", "swish"])
-def test_bias_act_gradients(impl, act):
+@pytest.mark.parametrize(("act", "clamp"), [("lrelu", None), ("lrelu", 0.5), ("tanh", None),
+                                           ("swish", None)])
+def test_bias_act_gradients(impl, act, clamp):
     x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
     b = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t, c: bias_act(t, c, act=act, impl=impl), (x, b))
+    assert torch.autograd.gradcheck(
+        lambda t, c: bias_act(t, c, act=act, clamp=clamp, impl=impl), (x, b))
+    if clamp is not None:  # the clamp acted on some values (their gradient is 0)
+        assert (bias_act(x, b, act=act, clamp=clamp, impl=impl).abs() == clamp).any()
 
 
 X = torch.zeros(1, 1, 8, 8)

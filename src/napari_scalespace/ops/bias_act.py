@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from . import dispatch
 from ._args import check_bias
+from ._polyphase import flat_view
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,15 @@ def bias_act_ref(x, bias, spec: Activation, alpha, gain, clamp) -> torch.Tensor:
 
 
 def bias_act_fast(x, bias, spec: Activation, alpha, gain, clamp) -> torch.Tensor:
-    """One new tensor, then in-place work on it (out of place where autograd needs the input)."""
+    """One new tensor, then in-place work on it (out of place where autograd needs the input,
+    except for the leaky ReLU, whose in-place Function keeps only its output)."""
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or getattr(bias, "requires_grad",
                                                                         False))
+    if needs_grad and spec is ACTIVATIONS["lrelu"] and alpha > 0 and gain > 0:
+        # clamp(g lrelu(v), c) = clamp(lrelu(g v), c) for g > 0: scale, then one in-place pass
+        # whose backward is one pass over the output
+        y = x * gain if bias is None else (x + bias).mul_(gain)
+        return LeakyReLUClamp.apply(y, alpha, clamp)
     y = x + bias if bias is not None else x.clone()
     if needs_grad or spec.inplace is None:
         y = spec.fn(y, alpha)
@@ -110,6 +117,53 @@ def bias_act_fast(x, bias, spec: Activation, alpha, gain, clamp) -> torch.Tensor
     if gain != 1:
         y.mul_(gain)
     return y if clamp is None else y.clamp_(-clamp, clamp)
+
+
+class LeakyReLUClamp(torch.autograd.Function):
+    """In place ``clamp(lrelu(x), -limit, limit)`` on a tensor nobody else reads (the output of
+    the up-sampling stage), with a one-pass backward.
+
+    The derivative is read off the *output* (for slope > 0 the output has the input's sign), so
+    nothing but the output is kept, and autograd keeps that anyway for the down-sampling
+    stage's backward. The clamp is applied (and its mask used in the backward) only when some
+    value actually exceeds the limit, which one ``aminmax`` pass tells.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: float, limit: float | None) -> torch.Tensor:
+        if slope <= 0:  # the output no longer tells the sign: plain out-of-place ops
+            y = F.leaky_relu(x, slope)
+            ctx.clamped = limit is not None and bool(y.abs().max() > limit)
+            y = y.clamp(-limit, limit) if ctx.clamped else y
+            ctx.save_for_backward(x)
+            ctx.slope, ctx.limit, ctx.from_output = slope, limit, False
+            return y
+        ctx.clamped = LeakyReLUClamp.inplace(x, slope, limit)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.slope, ctx.limit, ctx.from_output = slope, limit, True
+        return x
+
+    @staticmethod
+    def inplace(x: torch.Tensor, slope: float, limit: float | None) -> bool:
+        """``x = clamp(lrelu(x), limit)`` in place (slope > 0); whether the clamp acted."""
+        F.leaky_relu_(x, slope)
+        if limit is not None and x.numel():
+            lo, hi = torch.aminmax(flat_view(x.detach()))
+            if hi > limit or lo < -limit:
+                x.clamp_(-limit, limit)
+                return True
+        return False
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (saved,) = ctx.saved_tensors
+        g = torch.ops.aten.leaky_relu_backward(grad, saved, ctx.slope, ctx.from_output)
+        if ctx.clamped:
+            ref = saved if ctx.from_output else F.leaky_relu(saved, ctx.slope)
+            g = torch.ops.aten.hardtanh_backward(g, ref, -ctx.limit, ctx.limit)
+        return g, None, None
 
 
 def _describe(x: object) -> str:

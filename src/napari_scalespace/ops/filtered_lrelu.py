@@ -38,7 +38,7 @@ from ._polyphase import (
     pad_channels_last,
     to_channels_last,
 )
-from .bias_act import bias_act
+from .bias_act import LeakyReLUClamp, bias_act
 from .upfirdn2d import upfirdn2d_ref
 
 
@@ -205,50 +205,3 @@ def _upsampled_bound(x: torch.Tensor, l1_norm: float, up: tuple[int, int]) -> fl
         return 0.0
     lo, hi = torch.aminmax(flat_view(x.detach()))
     return max(-float(lo), float(hi)) * l1_norm * up[0] * up[1]
-
-
-class LeakyReLUClamp(torch.autograd.Function):
-    """In place ``clamp(lrelu(x), -limit, limit)`` on a tensor nobody else reads (the output of
-    the up-sampling stage), with a one-pass backward.
-
-    The derivative is read off the *output* (for slope > 0 the output has the input's sign), so
-    nothing but the output is kept, and autograd keeps that anyway for the down-sampling
-    stage's backward. The clamp is applied (and its mask used in the backward) only when some
-    value actually exceeds the limit, which one ``aminmax`` pass tells.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, slope: float, limit: float | None) -> torch.Tensor:
-        if slope <= 0:  # the output no longer tells the sign: plain out-of-place ops
-            y = F.leaky_relu(x, slope)
-            ctx.clamped = limit is not None and bool(y.abs().max() > limit)
-            y = y.clamp(-limit, limit) if ctx.clamped else y
-            ctx.save_for_backward(x)
-            ctx.slope, ctx.limit, ctx.from_output = slope, limit, False
-            return y
-        ctx.clamped = LeakyReLUClamp.inplace(x, slope, limit)
-        ctx.mark_dirty(x)
-        ctx.save_for_backward(x)
-        ctx.slope, ctx.limit, ctx.from_output = slope, limit, True
-        return x
-
-    @staticmethod
-    def inplace(x: torch.Tensor, slope: float, limit: float | None) -> bool:
-        """``x = clamp(lrelu(x), limit)`` in place (slope > 0); whether the clamp acted."""
-        F.leaky_relu_(x, slope)
-        if limit is not None and x.numel():
-            lo, hi = torch.aminmax(flat_view(x.detach()))
-            if hi > limit or lo < -limit:
-                x.clamp_(-limit, limit)
-                return True
-        return False
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        (saved,) = ctx.saved_tensors
-        g = torch.ops.aten.leaky_relu_backward(grad, saved, ctx.slope, ctx.from_output)
-        if ctx.clamped:
-            ref = saved if ctx.from_output else F.leaky_relu(saved, ctx.slope)
-            g = torch.ops.aten.hardtanh_backward(g, ref, -ctx.limit, ctx.limit)
-        return g, None, None
