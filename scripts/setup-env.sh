@@ -4,7 +4,8 @@
 #   1. Debian packages napari/Qt need to render under Xvfb (installed only if missing, as root);
 #   2. .venv in the repo root (python3.11, or python3 >= 3.10; override with PYTHON=...);
 #   3. pip install torch==2.13.0 -e '.[testing]' into it, skipped while the stamp
-#      .venv/.installed-<hash of pyproject.toml> exists (SETUP_FORCE=1 reinstalls).
+#      .venv/.installed-<hash of pyproject.toml> exists (SETUP_FORCE=1 reinstalls);
+#   4. compile the fused CPU kernel (numba, cached after the first time).
 #
 # torch is pinned in the same pip command as the project: an unpinned torch would pull a
 # multi-GB CUDA build instead of the CPU one.
@@ -88,4 +89,25 @@ else
     rm -f "$VENV"/.installed-*
     touch "$STAMP"
     say "packages installed in $((SECONDS - start)) s (stamp ${STAMP#"$ROOT"/})"
+fi
+
+# --- 4. the fused CPU kernel ------------------------------------------------------------------
+# numba compiles ops/_numba_kernels.py on first use (about 15 s) and caches it in __pycache__;
+# compiling it here spares the first render that wait. Skipped while the stamp for this
+# version of the kernel exists and numba's cache is there.
+KHASH="$(cat src/napari_scalespace/ops/_numba_kernels.py "$STAMP" | sha256sum | cut -c1-16)"
+KSTAMP="$VENV/.fused-kernel-$KHASH"
+if [[ -f "$KSTAMP" ]] && compgen -G "src/napari_scalespace/ops/__pycache__/_numba_kernels.*.nbi" \
+        >/dev/null; then
+    say "fused CPU kernel: compiled"
+else
+    start=$SECONDS
+    if "$VENV/bin/python" -c 'from napari_scalespace.ops import _fused_cpu as k
+raise SystemExit(not k.warm_up())'; then
+        rm -f "$VENV"/.fused-kernel-*
+        touch "$KSTAMP"
+        say "fused CPU kernel: compiled in $((SECONDS - start)) s"
+    else
+        say "WARNING: the fused CPU kernel is unavailable (numba); rendering uses the torch passes"
+    fi
 fi

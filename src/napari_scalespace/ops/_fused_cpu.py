@@ -1,27 +1,29 @@
 """A fused CPU kernel for ``filtered_lrelu``'s forward pass (compiled by numba).
 
 The torch path (``filtered_lrelu_fast``) runs each stage as its own depthwise convolution, so
-the up-sampled tensor, four times the input, goes through memory several times. Here the
-up-sampled rows never exist as a tensor: three row-parallel passes over channels-last arrays,
-channels innermost (contiguous, vectorised by LLVM)::
+the up-sampled tensor, four times the input, goes through memory several times. Here it never
+exists: the kernel (``_numba_kernels.py``) streams each block of output rows through two
+small rings of rows, channels-last and channels innermost::
 
-    ux[i]  = upfir_x(x[i] + b)                      for every input row i
-    dx[m]  = downfir_x(act(upfir_y(ux)[m]))         for every up-sampled row m (one row at a time)
-    out[q] = downfir_y(dx)[q]                       for every output row q
+    ux[i]  = upfir_x(x[i] + b)                      input rows, when first needed
+    dx[m]  = downfir_x(act(upfir_y(ux)[m]))         up-sampled rows, one at a time
+    out[q] = downfir_y(dx)[q]                       output rows
 
 ``act(v) = clamp(gain * lrelu(v), clamp)``. The polyphase up-filters touch only the taps that
 meet an input sample; the down-filters compute only the samples that decimation keeps.
 
 Forward only: it serves inference (rendering, evaluation, previews), and
 ``filtered_lrelu_fast`` takes it whenever no gradient is needed. Both filters must be 1-D
-(separable); float32 or float64. The kernels (``_numba_kernels.py``, imported on first use)
-compile on first use (about a second each) and numba caches them beside their file, so later
-processes load them at once. Calls from several threads take turns (``_lock``); the kernels
-release the GIL.
+(separable); float32 or float64. The kernel compiles on first use (about 15 s per dtype, once
+per install: numba caches it beside its file, later processes load it in about a second;
+``scripts/setup-env.sh`` compiles it ahead with :func:`warm_up`). Blocks of rows run on
+``torch.get_num_threads()`` threads of OpenMP, the runtime torch uses, so torch's workers take
+them; calls from several Python threads take turns.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 
@@ -32,6 +34,8 @@ from . import dispatch
 
 ENABLED = os.environ.get("NAPARI_SCALESPACE_FUSED_CPU", "1") != "0"
 """``NAPARI_SCALESPACE_FUSED_CPU=0`` turns the kernel off (the torch passes run instead)."""
+MIN_WORK_PER_THREAD = 1 << 16
+"""Up-sampled samples (times channels) per thread below which fewer threads run."""
 _lock = threading.Lock()  # numba's thread pools must not be entered twice at once
 _kernels: list = []  # [module] once imported, [None] if numba cannot be imported
 
@@ -56,8 +60,8 @@ def supported(x: torch.Tensor, fu: torch.Tensor, fd: torch.Tensor) -> bool:
 
 
 def filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
-    """``filtered_lrelu`` (arguments as checked by :func:`filtered_lrelu`) in three fused
-    passes; returns a channels-last tensor. Only for inputs that need no gradient."""
+    """``filtered_lrelu`` (arguments as checked by :func:`filtered_lrelu`) in one fused
+    kernel; returns a channels-last tensor. Only for inputs that need no gradient."""
     N, C, H, W = x.shape
     (upx, upy), (downx, downy) = up, down
     x0, x1, y0, y1 = pad
@@ -73,20 +77,38 @@ def filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_f
     mid_h = H * upy + y0 + y1 - taps_u + 1
     out_w = (mid_w - taps_d + downx) // downx
     out_h = (mid_h - taps_d + downy) // downy
-    xs = x.detach().permute(0, 2, 3, 1).numpy()  # a view: any strides
+    x = x.detach()
+    if x.is_contiguous(memory_format=torch.channels_last):
+        flat = x.permute(0, 2, 3, 1).reshape(-1)  # views of the memory as it is
+    else:
+        x = x.contiguous()  # (a copy only for an unusual layout, e.g. a crop)
+        flat = x.reshape(-1)
+    shape, strides = np.array(x.shape, np.int64), np.array(x.stride(), np.int64)
     bias = np.zeros(C, dtype) if b is None else b.detach().numpy()
     params = np.array([slope, gain, 0.0 if clamp is None else clamp,
                        0.0 if clamp is None else 1.0], dtype)
-    ux = np.empty((N, H, mid_w, C), dtype)
-    dx = np.empty((N, mid_h, out_w, C), dtype)
     out = torch.empty((N, out_h, out_w, C), dtype=x.dtype)
+    threads = max(1, min(torch.get_num_threads(),
+                         N * out_h * mid_w * C * upy // MIN_WORK_PER_THREAD))
+    blocks = threads // math.gcd(N, threads)  # row blocks per image: N * blocks splits evenly
     k = kernels()
     with _lock:
-        k.use_threads(torch.get_num_threads())  # as many as torch was told to use
-        k.up_x(xs, bias, fux, upx, x0, ux)
-        k.up_y_act_down_x(ux, fuy, upy, y0, fd, downx, params, dx)
-        k.down_y(dx, fd, downy, out.numpy())
+        k.use_threads(threads)
+        k.filtered_lrelu_blocks(flat.numpy(), shape, strides, bias, fux, fuy, fd, upx, upy,
+                                downx, downy, x0, y0, mid_w, params, out.numpy(), blocks,
+                                N * blocks)
     return out.permute(0, 3, 1, 2)
+
+
+def warm_up() -> bool:
+    """Compile the kernel for float32 now (the set-up script calls this, so that the first
+    render does not wait); whether it is available."""
+    x = torch.zeros(1, 1, 4, 4)
+    f = torch.ones(2)
+    if not supported(x, f, f):
+        return False
+    filtered_lrelu_fused(x, f, f, None, (2, 2), (2, 2), (1, 1, 1, 1), 1.0, 0.2, None, False)
+    return True
 
 
 def torch_to_numpy_dtype(dtype: torch.dtype):
