@@ -221,6 +221,9 @@ def test_bias_act_gradients(impl, act, clamp):
     b = torch.randn(3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda t, c: bias_act(t, c, act=act, clamp=clamp, impl=impl), (x, b))
+    # second derivatives too: the discriminator's R1 penalty differentiates its gradient
+    assert torch.autograd.gradgradcheck(
+        lambda t, c: bias_act(t, c, act=act, clamp=clamp, impl=impl), (x, b))
     if clamp is not None:  # the clamp acted on some values (their gradient is 0)
         assert (bias_act(x, b, act=act, clamp=clamp, impl=impl).abs() == clamp).any()
 

@@ -156,8 +156,7 @@ class LeakyReLUClamp(torch.autograd.Function):
         return False
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx, grad: torch.Tensor):  # differentiable (R1 needs a double backward)
         (saved,) = ctx.saved_tensors
         g = torch.ops.aten.leaky_relu_backward(grad, saved, ctx.slope, ctx.from_output)
         if ctx.clamped:
