@@ -84,7 +84,7 @@ def filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_f
         x = x.contiguous()  # (a copy only for an unusual layout, e.g. a crop)
         flat = x.reshape(-1)
     shape, strides = np.array(x.shape, np.int64), np.array(x.stride(), np.int64)
-    bias = np.zeros(C, dtype) if b is None else b.detach().numpy()
+    bias = np.zeros(C, dtype) if b is None else np.ascontiguousarray(b.detach().numpy())
     params = np.array([slope, gain, 0.0 if clamp is None else clamp,
                        0.0 if clamp is None else 1.0], dtype)
     out = torch.empty((N, out_h, out_w, C), dtype=x.dtype)
