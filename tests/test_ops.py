@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from napari_scalespace.ops import _fused_cpu, bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
@@ -99,6 +99,22 @@ def test_filtered_lrelu_fast_matches_ref(case, path):
     # rounding errors scale with the values before the clamp, not with the clamped output
     unclamped = filtered_lrelu(x, fu, fd, impl="ref", **{**kwargs, "clamp": None})
     assert_matches(fast, filtered_lrelu(x, fu, fd, impl="ref", **kwargs),
+                   scale=unclamped.abs().max().item())
+
+
+@settings(max_examples=60, deadline=None)
+@given(flrelu_case(), st.sampled_from([1, 2, 3]))
+def test_the_fused_kernel_matches_ref_on_any_number_of_threads(case, threads):
+    """Row blocks per thread recompute the rows they share with their neighbours: any split of
+    the output rows (blocks of one or a few rows, empty ones) gives ref's values."""
+    x, fu, fd, kwargs = case
+    assume(fu.ndim == 1 and fd.ndim == 1)
+    k = {**kwargs}
+    up, down = (k["up"],) * 2, (k["down"],) * 2
+    got = _fused_cpu.filtered_lrelu_fused(x, fu, fd, k["b"], up, down, k["padding"], k["gain"],
+                                          k["slope"], k["clamp"], k["flip_filter"], threads)
+    unclamped = filtered_lrelu(x, fu, fd, impl="ref", **{**kwargs, "clamp": None})
+    assert_matches(got, filtered_lrelu(x, fu, fd, impl="ref", **kwargs),
                    scale=unclamped.abs().max().item())
 
 
@@ -334,7 +350,7 @@ def test_the_fused_cpu_kernel_serves_inference_and_autograd_keeps_the_torch_pass
     monkeypatch.setattr(_fused_cpu, "filtered_lrelu_fused",
                         lambda *a: calls.append(1) or fused(*a))
     g = torch.Generator().manual_seed(5)
-    x = torch.randn(2, 16, 20, 20, generator=g)
+    x = torch.randn(2, 16, 32, 32, generator=g)  # enough work for several threads
     fu = lowpass_filter(12, cutoff=4, width=4, fs=32.0)
     b = torch.randn(16, generator=g)
     kw = dict(up=2, down=2, padding=11, clamp=256.0)
@@ -355,8 +371,8 @@ def test_the_fused_cpu_kernel_serves_inference_and_autograd_keeps_the_torch_pass
     monkeypatch.setattr(_fused_cpu, "filtered_lrelu_fused",
                         lambda *a: calls.append(1) or fused(*a))
     # any memory layout of the input: channels-last, a strided crop of a larger tensor
-    big = torch.randn(2, 16, 26, 27, generator=g)
-    crop = big[:, :, 3:23, 5:25]
+    big = torch.randn(2, 16, 38, 39, generator=g)
+    crop = big[:, :, 3:35, 5:37]
     for layout in (x.contiguous(memory_format=torch.channels_last), crop):
         torch.testing.assert_close(filtered_lrelu(layout, fu, fu, b, impl="fast", **kw),
                                    filtered_lrelu(layout, fu, fu, b, impl="ref", **kw))

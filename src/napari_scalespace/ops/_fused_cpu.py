@@ -18,7 +18,9 @@ Forward only: it serves inference (rendering, evaluation, previews), and
 per install: numba caches it beside its file, later processes load it in about a second;
 ``scripts/setup-env.sh`` compiles it ahead with :func:`warm_up`). Blocks of rows run on
 ``torch.get_num_threads()`` threads of OpenMP, the runtime torch uses, so torch's workers take
-them; calls from several Python threads take turns.
+them; calls from several Python threads take turns. On one thread (``torch.set_num_threads(1)``
+or small work) no OpenMP region is opened: its idle workers spin, and two one-thread training
+processes side by side ran 6x slower for it.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def supported(x: torch.Tensor, fu: torch.Tensor, fd: torch.Tensor) -> bool:
             and fu.ndim == 1 and fd.ndim == 1 and x.numel() > 0 and kernels() is not None)
 
 
-def filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
+def filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter,
+                         threads: int | None = None):
     """``filtered_lrelu`` (arguments as checked by :func:`filtered_lrelu`) in one fused
-    kernel; returns a channels-last tensor. Only for inputs that need no gradient."""
+    kernel; returns a channels-last tensor. Only for inputs that need no gradient.
+    ``threads``: how many (default: torch's thread count, fewer for small work)."""
     N, C, H, W = x.shape
     (upx, upy), (downx, downy) = up, down
     x0, x1, y0, y1 = pad
@@ -88,26 +92,32 @@ def filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_f
     params = np.array([slope, gain, 0.0 if clamp is None else clamp,
                        0.0 if clamp is None else 1.0], dtype)
     out = torch.empty((N, out_h, out_w, C), dtype=x.dtype)
-    threads = max(1, min(torch.get_num_threads(),
-                         N * out_h * mid_w * C * upy // MIN_WORK_PER_THREAD))
+    if threads is None:
+        threads = max(1, min(torch.get_num_threads(),
+                             N * out_h * mid_w * C * upy // MIN_WORK_PER_THREAD))
     blocks = threads // math.gcd(N, threads)  # row blocks per image: N * blocks splits evenly
     k = kernels()
-    with _lock:
-        k.use_threads(threads)
-        k.filtered_lrelu_blocks(flat.numpy(), shape, strides, bias, fux, fuy, fd, upx, upy,
-                                downx, downy, x0, y0, mid_w, params, out.numpy(), blocks,
-                                N * blocks)
+    args = (flat.numpy(), shape, strides, bias, fux, fuy, fd, upx, upy, downx, downy, x0, y0,
+            mid_w, params, out.numpy(), blocks, N * blocks)
+    if threads == 1:  # no OpenMP region: its idle workers would spin (see the kernel)
+        k.filtered_lrelu_serial(*args)
+    else:
+        with _lock:
+            k.use_threads(threads)
+            k.filtered_lrelu_blocks(*args)
     return out.permute(0, 3, 1, 2)
 
 
 def warm_up() -> bool:
-    """Compile the kernel for float32 now (the set-up script calls this, so that the first
-    render does not wait); whether it is available."""
+    """Compile the kernel (its one-thread and its parallel form) for float32 now (the set-up
+    script calls this, so that the first render does not wait); whether it is available."""
     x = torch.zeros(1, 1, 4, 4)
     f = torch.ones(2)
     if not supported(x, f, f):
         return False
-    filtered_lrelu_fused(x, f, f, None, (2, 2), (2, 2), (1, 1, 1, 1), 1.0, 0.2, None, False)
+    for threads in (1, 2):
+        filtered_lrelu_fused(x, f, f, None, (2, 2), (2, 2), (1, 1, 1, 1), 1.0, 0.2, None,
+                             False, threads)
     return True
 
 

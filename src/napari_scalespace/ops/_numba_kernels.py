@@ -132,6 +132,17 @@ def filtered_lrelu_blocks(x, shape, strides, bias, fux, fuy, fd, up_x, up_y, dow
 
 
 @njit(nogil=True, cache=True)
+def filtered_lrelu_serial(x, shape, strides, bias, fux, fuy, fd, up_x, up_y, down_x, down_y,
+                          pad_x, pad_y, mid_w, params, out, blocks, items):
+    """:func:`filtered_lrelu_blocks` on the calling thread alone: no OpenMP region, whose
+    idle workers spin and take the CPU from other processes (two one-thread training runs side
+    by side ran 6x slower with it)."""
+    for item in range(items):
+        _block(x, shape, strides, bias, fux, fuy, fd, up_x, up_y, down_x, down_y, pad_x,
+               pad_y, mid_w, params, out, item // blocks, item % blocks, blocks)
+
+
+@njit(nogil=True, cache=True)
 def _block(x, shape, strides, bias, fux, fuy, fd, up_x, up_y, down_x, down_y, pad_x, pad_y,
            mid_w, params, out, n, b, blocks):
     """The ``b``-th of ``blocks`` row blocks of image ``n``, with its own rings."""
