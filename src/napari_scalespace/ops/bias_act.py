@@ -120,8 +120,9 @@ def bias_act_fast(x, bias, spec: Activation, alpha, gain, clamp) -> torch.Tensor
 
 
 class LeakyReLUClamp(torch.autograd.Function):
-    """In place ``clamp(lrelu(x), -limit, limit)`` on a tensor nobody else reads (the output of
-    the up-sampling stage), with a one-pass backward.
+    """In place ``clamp(lrelu(x), -limit, limit)`` on a fresh tensor nobody else reads (the
+    output of ``filtered_lrelu``'s up-sampling stage, or ``bias_act``'s scaled sum), with a
+    one-pass backward that is itself differentiable (R1's double backward).
 
     The derivative is read off the *output* (for slope > 0 the output has the input's sign), so
     nothing but the output is kept, and autograd keeps that anyway for the down-sampling
@@ -156,7 +157,7 @@ class LeakyReLUClamp(torch.autograd.Function):
         return False
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # differentiable (R1 needs a double backward)
+    def backward(ctx, grad: torch.Tensor):
         (saved,) = ctx.saved_tensors
         g = torch.ops.aten.leaky_relu_backward(grad, saved, ctx.slope, ctx.from_output)
         if ctx.clamped:
