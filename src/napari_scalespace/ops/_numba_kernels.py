@@ -6,11 +6,11 @@ up-sampled row, made from the few input rows after the x up-filter that its y ph
 ring of ``ceil(taps_u / up_y) + 1`` rows). Every row of each ring is computed once per block,
 when first needed, so per thread only a few rows exist at a time and they stay in cache.
 
-Every filter accumulates into a row, channels innermost (contiguous: LLVM vectorises the
-channel loop), four taps per sweep of the row (a quarter of the loads and stores of the
-accumulator that one tap per sweep costs); the leftover taps go one by one. Blocks run in
-parallel (``prange``, OpenMP). ``cache=True``: compiled once per install (about 15 s per
-dtype), then loaded from ``__pycache__`` (``_fused_cpu.warm_up`` compiles ahead).
+Every filter is ``_weighted_sum``: it accumulates into a row, channels innermost (contiguous:
+LLVM vectorises the channel loop), four taps per sweep of the row (a quarter of the loads and
+stores of the accumulator that one tap per sweep costs); the leftover taps go one by one.
+Blocks run in parallel (``prange``, OpenMP). ``cache=True``: compiled once per install (about
+15 s per dtype), then loaded from ``__pycache__`` (``_fused_cpu.warm_up`` compiles ahead).
 """
 
 import numba
@@ -43,23 +43,22 @@ def _phase_taps(m, p0, up, taps, n_src, f, ws, ss):
 
 
 @njit(inline="always")
-def _sum_rows(acc, rows, slots, ws, k):
-    """``acc[...] = sum_a ws[a] * rows[slots[a]]`` over 2-D rows ``[L, C]``."""
-    L, C = acc.shape
-    acc[:] = 0
+def _weighted_sum(out, rows, idx, offset, ws, k):
+    """``out[:] = sum_a ws[a] * rows[offset + idx[a]]`` for ``a < k`` (``out`` 1-D, ``rows``
+    2-D): every filter of the kernel is this, four taps per sweep."""
+    n = out.shape[0]
+    out[:] = 0
     g = k - k % 4
     for a in range(0, g, 4):
         w0, w1, w2, w3 = ws[a], ws[a + 1], ws[a + 2], ws[a + 3]
-        r0, r1 = rows[slots[a]], rows[slots[a + 1]]
-        r2, r3 = rows[slots[a + 2]], rows[slots[a + 3]]
-        for j in range(L):
-            for c in range(C):
-                acc[j, c] += w0 * r0[j, c] + w1 * r1[j, c] + w2 * r2[j, c] + w3 * r3[j, c]
+        r0, r1 = rows[offset + idx[a]], rows[offset + idx[a + 1]]
+        r2, r3 = rows[offset + idx[a + 2]], rows[offset + idx[a + 3]]
+        for c in range(n):
+            out[c] += w0 * r0[c] + w1 * r1[c] + w2 * r2[c] + w3 * r3[c]
     for a in range(g, k):
-        w0, r0 = ws[a], rows[slots[a]]
-        for j in range(L):
-            for c in range(C):
-                acc[j, c] += w0 * r0[j, c]
+        w0, r0 = ws[a], rows[offset + idx[a]]
+        for c in range(n):
+            out[c] += w0 * r0[c]
 
 
 @njit(inline="always")
@@ -74,25 +73,13 @@ def _up_x_row(x, strides, bias, n, i, f, up, p0, src, ws, ss, dst):
             src[s, c] = x[base + c * s_c + s * s_w] + bias[c]
     for m in range(dst.shape[0]):
         k = _phase_taps(m, p0, up, f.shape[0], W, f, ws, ss)
-        o = dst[m]
-        o[:] = 0
-        g = k - k % 4
-        for a in range(0, g, 4):
-            w0, w1, w2, w3 = ws[a], ws[a + 1], ws[a + 2], ws[a + 3]
-            s0, s1, s2, s3 = src[ss[a]], src[ss[a + 1]], src[ss[a + 2]], src[ss[a + 3]]
-            for c in range(C):
-                o[c] += w0 * s0[c] + w1 * s1[c] + w2 * s2[c] + w3 * s3[c]
-        for a in range(g, k):
-            w0, s0 = ws[a], src[ss[a]]
-            for c in range(C):
-                o[c] += w0 * s0[c]
+        _weighted_sum(dst[m], src, ss, 0, ws, k)
 
 
 @njit(inline="always")
-def _act_down_x(acc, fd, down, params, dst):
+def _act_down_x(acc, fd, taps_idx, down, params, dst):
     """``dst = downfir_x(clamp(gain * lrelu(acc)))``, the activation in place in ``acc``."""
     mid_w, C = acc.shape
-    taps = fd.shape[0]
     slope, gain, limit, clamped = params[0], params[1], params[2], params[3] > 0
     for j in range(mid_w):
         for c in range(C):
@@ -101,20 +88,8 @@ def _act_down_x(acc, fd, down, params, dst):
             if clamped:
                 v = min(max(v, -limit), limit)
             acc[j, c] = v
-    g = taps - taps % 4
     for q in range(dst.shape[0]):
-        o = dst[q]
-        o[:] = 0
-        b = q * down
-        for a in range(0, g, 4):
-            w0, w1, w2, w3 = fd[a], fd[a + 1], fd[a + 2], fd[a + 3]
-            r0, r1, r2, r3 = acc[b + a], acc[b + a + 1], acc[b + a + 2], acc[b + a + 3]
-            for c in range(C):
-                o[c] += w0 * r0[c] + w1 * r1[c] + w2 * r2[c] + w3 * r3[c]
-        for a in range(g, taps):
-            w0, r0 = fd[a], acc[b + a]
-            for c in range(C):
-                o[c] += w0 * r0[c]
+        _weighted_sum(dst[q], acc, taps_idx, q * down, fd, fd.shape[0])
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -151,15 +126,18 @@ def _block(x, shape, strides, bias, fux, fuy, fd, up_x, up_y, down_x, down_y, pa
     taps_u, taps_d = fux.shape[0], fd.shape[0]
     ring_u = (taps_u + up_y - 1) // up_y + 1
     ux = np.empty((ring_u, mid_w, C), out.dtype)  # input rows after the x up-filter
+    ux_flat = ux.reshape((ring_u, mid_w * C))  # (the same memory, rows as vectors)
     ux_row = np.full(ring_u, -1, np.int64)  # which input row each slot holds
-    dx = np.empty((taps_d, out_w, C), out.dtype)  # up-sampled rows after the x down-filter
+    dx = np.empty((taps_d, out_w * C), out.dtype)  # up-sampled rows after the x down-filter
     acc = np.empty((mid_w, C), out.dtype)  # one up-sampled row
+    acc_flat = acc.reshape(mid_w * C)
     src = np.empty((W, C), out.dtype)
     ws = np.empty(taps_u, out.dtype)  # the y up-filter's taps at one row, their input rows
     ss = np.empty(taps_u, np.int64)
     ws_x = np.empty(taps_u, out.dtype)  # (the same along x, inside _up_x_row)
     ss_x = np.empty(taps_u, np.int64)
     slots = np.empty(max(taps_u, taps_d), np.int64)  # ring slots of the rows a sum reads
+    taps_idx = np.arange(taps_d)
     q0, q1 = out_h * b // blocks, out_h * (b + 1) // blocks
     done = q0 * down_y - 1  # the last up-sampled row in the ring
     for q in range(q0, q1):
@@ -174,9 +152,10 @@ def _block(x, shape, strides, bias, fux, fuy, fd, up_x, up_y, down_x, down_y, pa
                               ux[slot])
                     ux_row[slot] = s
                 slots[a] = slot
-            _sum_rows(acc, ux, slots, ws, k)
-            _act_down_x(acc, fd, down_x, params, dx[m % taps_d])
+            _weighted_sum(acc_flat, ux_flat, slots, 0, ws, k)
+            _act_down_x(acc, fd, taps_idx, down_x, params,
+                        dx[m % taps_d].reshape((out_w, C)))
             done = m
         for t in range(taps_d):
             slots[t] = (m0 + t) % taps_d
-        _sum_rows(out[n, q], dx, slots, fd, taps_d)
+        _weighted_sum(out[n, q].reshape(out_w * C), dx, slots, 0, fd, taps_d)
