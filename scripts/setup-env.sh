@@ -3,8 +3,11 @@
 #
 #   1. Debian packages napari/Qt need to render under Xvfb (installed only if missing, as root);
 #   2. .venv in the repo root (python3.11, or python3 >= 3.10; override with PYTHON=...);
-#   3. pip install torch==2.13.0 -e '.[testing]' into it, skipped while the stamp
-#      .venv/.installed-<hash of pyproject.toml> exists (SETUP_FORCE=1 reinstalls);
+#   3. pip install torch==2.13.0 -e '.[testing]' -c constraints.txt into it, skipped while the
+#      stamp .venv/.installed-<hash of pyproject.toml + constraints.txt> exists (SETUP_FORCE=1
+#      reinstalls). constraints.txt pins every package to the version CI tested, so a fresh
+#      machine resolves what passed here, not whatever PyPI pairs today; refresh it with
+#      scripts/freeze-constraints.sh after a deliberate upgrade;
 #   4. compile the fused CPU kernel (numba, cached after the first time).
 #
 # torch is pinned in the same pip command as the project: an unpinned torch would pull a
@@ -77,15 +80,19 @@ else
 fi
 
 # --- 3. project and its dependencies ----------------------------------------------------------
-HASH="$(sha256sum pyproject.toml | cut -c1-16)"
+HASH="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 STAMP="$VENV/.installed-$HASH"
 if [[ -f "$STAMP" && "${SETUP_FORCE:-0}" != "1" ]]; then
     say "packages: up to date (${STAMP#"$ROOT"/})"
 else
-    say "pip install torch==2.13.0 -e '.[testing]' (first time: a few minutes)"
+    say "pip install torch==2.13.0 -e '.[testing]' -c constraints.txt (first time: a few minutes)"
     start=$SECONDS
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        torch==2.13.0 -e '.[testing]'
+    # Local-disk wheel locations of this machine kind's pip config that are absent here only
+    # warn, once per package: keep the log readable.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
+        torch==2.13.0 -e '.[testing]' 2> >(grep -v "^WARNING: Location 'file:" >&2)
+    "$VENV/bin/python" -m pip check >/dev/null 2>&1 ||
+        say "WARNING: pip check reports a conflict: $("$VENV/bin/python" -m pip check 2>&1 | head -3)"
     rm -f "$VENV"/.installed-*
     touch "$STAMP"
     say "packages installed in $((SECONDS - start)) s (stamp ${STAMP#"$ROOT"/})"
