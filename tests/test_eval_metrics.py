@@ -10,7 +10,7 @@ import torch
 
 from napari_scalespace.data import open_source
 from napari_scalespace.eval import metrics
-from napari_scalespace.eval.features import FeatureNet, fid, kid
+from napari_scalespace.eval.features import fid, kid
 from napari_scalespace.eval.swd import swd
 from napari_scalespace.eval.views import BicubicViews, TruthViews
 from napari_scalespace.geometry import View, random_centres
@@ -132,41 +132,6 @@ def test_fid_and_kid_know_equal_and_shifted_sets():
     assert fid(a, a + shift) == pytest.approx(4.0, rel=1e-6)  # |mean difference|^2
     assert abs(kid(a, a, subsets=5, subset_size=200)) < 0.05
     assert kid(a, a + shift, subsets=5, subset_size=200) > 0.5
-
-
-class _Pool(torch.nn.Module):
-    """A stand-in feature network: channel means and spreads of a fixed conv."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x / 255)
-        return torch.cat([y.mean((2, 3)), y.std((2, 3))], dim=1)
-
-
-def test_feature_net_loads_local_networks_and_refuses_anything_else(tmp_path):
-    torch.manual_seed(0)
-    imgs = RNG.random((5, 1, 16, 16)).astype(np.float32)  # grey is repeated to RGB
-    module = _Pool().eval()
-    want = module(torch.from_numpy(imgs).expand(-1, 3, -1, -1) * 255).double().detach().numpy()
-    exported = tmp_path / "net.pt2"
-    torch.export.save(torch.export.export(module, (torch.rand(2, 3, 16, 16),),
-                                          dynamic_shapes=({0: torch.export.Dim("n")},)),
-                      str(exported))
-    scripted = tmp_path / "net.pt"
-    with pytest.warns(DeprecationWarning):
-        torch.jit.script(module).save(str(scripted))
-    for path in (exported, scripted):
-        feats = FeatureNet(path)(imgs, batch=2)
-        assert feats.shape == (5, 8) and feats.dtype == np.float64
-        np.testing.assert_allclose(feats, want, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="nothing is downloaded"):
-        FeatureNet(tmp_path / "missing.pt")
-    (tmp_path / "bad.pt").write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a TorchScript module"):
-        FeatureNet(tmp_path / "bad.pt")
 
 
 def test_gradient_energy_known_answers_and_its_fall_past_the_data(texture):

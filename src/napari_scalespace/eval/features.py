@@ -1,12 +1,19 @@
-"""FID and KID over the features of a user-supplied network (optional; nothing is downloaded).
+"""FID and KID over Inception features from local weights (optional; nothing is downloaded).
 
 The Fréchet Inception distance and the kernel Inception distance compare two image sets through
 the activations of an Inception network. Its weights are not part of napari-scalespace and are
-never fetched at run time: point ``--inception`` at a TorchScript file you have, e.g. the
-``inception-2015-12-05.pt`` used by the StyleGAN family's metrics (called with
-``return_features=True``, 2048 features), or any TorchScript module or ``torch.export``
-program (``.pt2``) mapping float images ``[N, 3, H, W]`` with values in [0, 255] to features
-``[N, D]``.
+never fetched at run time: point ``--inception`` at a local copy of the FID Inception-v3 weights
+as a *state dict*, e.g. the ``pt_inception-2015-12-05-*.pth`` file of the PyTorch FID port, or
+the same tensors as ``.safetensors``. The network itself is our own definition
+(:mod:`.inception`); only tensors are read from the file:
+
+- ``.safetensors``: read with ``safetensors`` (no code at all in the format);
+- anything else: ``torch.load(..., weights_only=True)``, PyTorch's restricted loader that
+  rebuilds tensors and plain containers only (torch >= 2.6: earlier ones had a way around it).
+
+Files that carry code or arbitrary pickles (TorchScript modules, ``torch.export`` programs
+``.pt2``, whole pickled models) are refused with a one-line error, because loading them can run
+whatever they contain.
 
 - FID: ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` of Gaussian fits of the features.
   With fewer images than feature dimensions the covariances are rank-deficient and FID is
@@ -17,59 +24,100 @@ program (``.pt2``) mapping float images ``[N, 3, H, W]`` with values in [0, 255]
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
 import torch
 
-__all__ = ["FeatureNet", "fid", "kid"]
+from .inception import InceptionFeatures
+
+__all__ = ["FeatureNet", "fid", "kid", "load_weights"]
+
+_SAFE_TORCH = (2, 6)
+"""The first torch whose ``weights_only=True`` loader has no known way to run code."""
+
+_IGNORED = ("fc.", "AuxLogits.")
+"""Classifier parameters in full Inception state dicts: not needed for the features."""
+
+
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a local weights file, read without executing anything it contains.
+
+    ``.safetensors`` via safetensors; other files via ``torch.load(weights_only=True)``. A file
+    that is not a plain dict of tensors (TorchScript, ``.pt2``, a pickled model object...) is a
+    ``ValueError`` naming the file and the accepted formats."""
+    p = Path(path)
+    accepted = ("a state dict of Inception-v3 FID weights (.pth, read with weights_only=True, "
+                "or .safetensors); TorchScript, .pt2 and pickled models are refused because "
+                "loading them can run code")
+    if p.suffix == ".pt2":
+        raise ValueError(f"--inception: {p} is a .pt2 (torch.export) file, not {accepted}")
+    try:
+        if p.suffix == ".safetensors":
+            import safetensors.torch
+
+            tensors = safetensors.torch.load_file(str(p), device="cpu")
+        else:
+            if _torch_version() < _SAFE_TORCH:
+                raise ValueError(f"--inception: torch {torch.__version__} cannot load {p.name} "
+                                 f"safely (needs torch >= 2.6); convert it to .safetensors")
+            tensors = torch.load(str(p), map_location="cpu", weights_only=True)
+    except ValueError:
+        raise
+    except Exception as exc:  # truncated, TorchScript, a pickle with non-tensor objects, ...
+        first = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ValueError(f"--inception: {p} is not {accepted} ({first})") from None
+    if not isinstance(tensors, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()):
+        raise ValueError(f"--inception: {p} holds a {type(tensors).__name__}, not {accepted}")
+    return tensors
 
 
 class FeatureNet:
-    """A feature network loaded from a local file (TorchScript, or ``.pt2`` exported)."""
+    """The FID Inception-v3 (:mod:`.inception`) with weights from a local file."""
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"--inception: {p} is not a file (FID/KID need local weights; "
                              f"nothing is downloaded)")
-        try:
-            if p.suffix == ".pt2":  # a torch.export program
-                self.net = torch.export.load(str(p)).module().to(device)
-            else:
-                with warnings.catch_warnings():  # TorchScript is deprecated, its files live on
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    self.net = torch.jit.load(str(p), map_location=device).eval()
-        except Exception as exc:  # a corrupt file, or neither format
-            raise ValueError(f"--inception: {p} is not a TorchScript module or (.pt2) an "
-                             f"exported program: {exc}") from exc
+        tensors = load_weights(p)
+        net = InceptionFeatures()
+        want = net.state_dict()
+        given = {k.removeprefix("module."): v for k, v in tensors.items()}
+        given = {k: v for k, v in given.items() if not k.startswith(_IGNORED)}
+        missing = [k for k in want if k not in given and not k.endswith("num_batches_tracked")]
+        extra = [k for k in given if k not in want]
+        wrong = [k for k in want if k in given and given[k].shape != want[k].shape]
+        if missing or extra or wrong:
+            what = (f"{len(missing)} missing (e.g. {missing[:1]})" if missing else
+                    f"{len(extra)} unexpected (e.g. {extra[:1]})" if extra else
+                    f"{wrong[0]} has shape {list(given[wrong[0]].shape)}, "
+                    f"expected {list(want[wrong[0]].shape)}")
+            raise ValueError(f"--inception: {p} does not hold Inception-v3 FID weights: "
+                             f"{what}")
+        net.load_state_dict({k: v.to(want[k].dtype) for k, v in given.items()}, strict=False)
+        self.net = net.to(device).eval().requires_grad_(False)
         self.path, self.device = p, device
-        self._kwargs: dict | None = None
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, batch: int = 32) -> np.ndarray:
-        """Features ``[N, D]`` (float64) of images ``[N, C, H, W]`` in [0, 1] (grey is
+        """Features ``[N, 2048]`` (float64) of images ``[N, C, H, W]`` in [0, 1] (grey is
         repeated to RGB)."""
         out = []
         for i in range(0, len(images), batch):
             x = torch.from_numpy(np.ascontiguousarray(images[i: i + batch])).float()
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
-            x = (x[:, :3] * 255).to(self.device)
-            out.append(self._features(x).reshape(len(x), -1).double().cpu().numpy())
+            x = x[:, :3].to(self.device)
+            out.append(self.net(x).reshape(len(x), -1).double().cpu().numpy())
         return np.concatenate(out)
-
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        if self._kwargs is None:  # the StyleGAN-style Inception takes return_features=True
-            try:
-                y = self.net(x, return_features=True)
-                self._kwargs = {"return_features": True}
-                return y
-            except (RuntimeError, TypeError, ValueError):  # no such keyword
-                self._kwargs = {}
-        return self.net(x, **self._kwargs)
 
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:
