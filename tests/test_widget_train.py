@@ -4,6 +4,8 @@ layer appears."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,84 @@ def test_train_widget_trains_a_collection_of_layers_at_their_scales(make_napari_
     assert not table.active and widget.layer.enabled and widget.positions.enabled
     assert [(e["name"], e["value"], e["unit"]) for e in info["collection"]] == [
         ("overview", 4.0, "micrometer"), ("field1", 1.0, "micrometer"), ("field2", 0.001, "mm")]
+
+
+@pytest.fixture(scope="module")
+def render_run():
+    from test_render_renderer import tiny_run
+
+    return tiny_run()
+
+
+@pytest.mark.gui
+def test_image_defaults_to_a_plain_layer_and_scale_space_layers_are_never_offered(
+        make_napari_viewer, render_run):
+    from napari_scalespace._widgets.train_widget import TrainWidget
+    from napari_scalespace.reader import scale_space_layer
+    from test_train_trainer import texture
+
+    viewer = make_napari_viewer()
+    levels, kwargs, _ = scale_space_layer(render_run, progressive=False)
+    viewer.add_image(levels, **kwargs)  # the first layer is a scale space
+    viewer.add_image(np.zeros((8, 8)), name="ours, single scale",
+                     metadata={"napari_scalespace": {"preview": "x"}})
+    viewer.add_image(texture(), name="texture", rgb=True)
+    widget = TrainWidget(viewer)
+    assert widget.layer.value is viewer.layers["texture"]
+    assert [layer.name for layer in widget.layer.choices] == ["texture"]
+    listed = [widget.collection.layer_list.item(i).text()
+              for i in range(widget.collection.layer_list.count())]
+    assert listed == ["texture"]
+    viewer.add_image(texture(64), name="second", rgb=True)  # added later: offered too
+    assert [layer.name for layer in widget.layer.choices] == ["texture", "second"]
+
+
+@pytest.mark.gui
+def test_progress_bar_elapsed_and_eta_and_a_loss_curve_per_run(make_napari_viewer, qtbot,
+                                                                tmp_path):
+    from napari_scalespace._widgets._loss_plot import MIN_HEIGHT
+    from napari_scalespace._widgets.train_widget import TrainWidget
+    from test_train_trainer import texture
+
+    viewer = make_napari_viewer()
+    viewer.add_image(texture(), name="texture", rgb=True)
+    widget = TrainWidget(viewer)
+    assert widget.plot.minimumHeight() == MIN_HEIGHT
+    widget.preset.value = "tiny"
+    widget.octaves.value = 1
+    widget.threads.value = 1
+    widget.preview_every.value = 100
+    widget.steps.value = 4
+    widget.out.value = tmp_path / "run1"
+    widget.start()
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=120_000)
+    bar = widget.progress.bar
+    assert (bar.value(), bar.maximum()) == (4, 4), widget.status.text()
+    assert re.fullmatch(r"step 4/4 · \d+:\d\d elapsed", widget.progress.label.text())
+    assert widget.plot.series["G"][0] == [1, 2, 3, 4]
+    # a second run, limited in time: the ETA is the limit's; its curve starts afresh
+    widget.steps.value = 100_000
+    widget.time_limit.value = 0.15  # 9 s
+    widget.out.value = tmp_path / "run2"
+    widget.start()
+    assert widget.plot.points == 0 and widget.plot.title == "run2"
+    qtbot.waitUntil(lambda: widget.steps_done >= 2, timeout=120_000)
+    text = widget.progress.label.text()
+    assert re.fullmatch(r"step \d+/100000 · \d+:\d\d elapsed · ETA 0:0\d \(time limit\)", text)
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=120_000)
+    assert widget.status.text().startswith("time limit reached; stopped at step")
+    assert bar.value() == widget.steps_done < 100_000
+    assert widget.plot.series["G"][0][0] == 1  # not joined to run1's steps 1-4
+    assert len(widget.plot.series["G"][0]) == widget.steps_done
+
+
+def test_eta_extrapolates_this_sessions_steps_and_a_time_limit_caps_it():
+    from napari_scalespace._widgets._train_progress import clock, progress_text
+
+    assert clock(59.6) == "1:00" and clock(3725) == "1:02:05"
+    assert progress_text(10, 110, 30, 2.0) == "step 10/110 · 0:30 elapsed · ETA 3:20"
+    assert progress_text(1, 110, 5, None).endswith("ETA after the next step")
+    assert progress_text(10, 110, 30, 2.0, time_limit=60) == (
+        "step 10/110 · 0:30 elapsed · ETA 0:30 (time limit)")
+    assert progress_text(10, 110, 30, 2.0, time_limit=600).endswith("ETA 3:20")
+    assert progress_text(110, 110, 222, 2.0, done=True) == "step 110/110 · 3:42 elapsed"
