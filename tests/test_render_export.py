@@ -47,8 +47,12 @@ def test_both_stores_are_ngff_05_with_the_same_levels(stores):
         attrs = zarr.open_group(str(path), mode="r").attrs
         assert attrs["ome"]["version"] == "0.5"
         ds = attrs["ome"]["multiscales"][0]["datasets"]
+        # the 256 x 384 source has no pixel size: world units are its pixels, and a level-0
+        # pixel (2**-2 / 32 scene units) spans 256 * 2**-2 / 32 = 2 of them
         assert [d["coordinateTransformations"][0]["scale"] for d in ds] == [
-            [1.0, 2.0**i, 2.0**i] for i in range(3)]
+            [1.0, 2.0 * 2**i, 2.0 * 2**i] for i in range(3)]
+        assert [d["coordinateTransformations"][1]["translation"] for d in ds] == [
+            [0.0, (2.0 * 2**i - 1) / 2, (2.0 * 2**i - 1) / 2] for i in range(3)]
         assert attrs["napari_scalespace"]["grid"] == {"octaves": 2, "tile": 32,
                                                       "extent": [1.0, 1.5]}
         arr = zarr.open_array(str(path / "0"), mode="r")

@@ -66,15 +66,18 @@ import torch
 _EPS = 1e-9  # tolerance for float round-off (tile counts, tile identification)
 
 __all__ = [
+    "MAX_OCTAVES",
     "PyramidGrid",
     "TileSlice",
     "View",
     "canvas_offsets",
     "collection_zoom_range",
     "image_zoom",
+    "level_world_transform",
     "native_zoom",
     "nested_pixel_edges",
     "pixel_centers",
+    "scene_unit_length",
     "scene_extent",
     "source_pixel_edges",
     "source_pixels_per_view",
@@ -498,3 +501,43 @@ def clamped_centre(zoom: float, extent: tuple[float, float], cy: float, cx: floa
     for c, lo, hi, e in ((cy, y_lo, y_hi, extent[0]), (cx, x_lo, x_hi, extent[1])):
         out.append(min(max(float(c), lo), hi) if hi >= lo else float(e) / 2)
     return out[0], out[1]
+
+
+# --- physical placement (napari world coordinates) ------------------------------------------
+
+MAX_OCTAVES = 8
+"""The zoom range a scale space spans at most: 8 octaves (256x; the design's limit). Exports
+and evaluations refuse more."""
+
+
+def scene_unit_length(shorter_side: int, pixel_size: float) -> float:
+    """Length of one scene unit in physical units: ``S * p`` (the scene unit is the source's
+    shorter side S, in pixels of physical size p)."""
+    s = _int("shorter_side", shorter_side, 1)
+    p = _finite("pixel_size", pixel_size)
+    if not p > 0:
+        raise ValueError(f"pixel_size must be > 0, got {pixel_size!r}")
+    return s * p
+
+
+def level_world_transform(grid: PyramidGrid, level: int, scene_unit: float,
+                          source_pixel: float) -> tuple[float, float]:
+    """``(scale, translate)`` placing pixel j of pyramid ``level`` in world coordinates where
+    the source image sits with pixel r's centre at ``source_pixel * r`` (napari's convention:
+    pixel centres at scale * index + translate)::
+
+        scale     = U * q
+        translate = (U * q - p) / 2
+
+    with U = ``scene_unit`` (:func:`scene_unit_length`), q = :meth:`PyramidGrid.pixel_size`
+    of the level (scene units) and p = ``source_pixel``. Derivation: level pixel j covers scene
+    ``[j q, (j+1) q)``, centre ``(j + 1/2) q``; scene point y is source pixel coordinate
+    ``y U / p`` with source pixel r covering ``[r, r+1)``, whose centre is at world
+    ``p r``, so world = ``U y - p/2``."""
+    u = _finite("scene_unit", scene_unit)
+    p = _finite("source_pixel", source_pixel)
+    if not (u > 0 and p > 0):
+        raise ValueError(f"scene_unit and source_pixel must be > 0, got {scene_unit!r}, "
+                         f"{source_pixel!r}")
+    scale = u * grid.pixel_size(level)
+    return scale, (scale - p) / 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._common import _SCHEDULER_HELP, _drive, _scheduler
@@ -149,9 +150,13 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--image", help="ground-truth image (default: the run's training image)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True,
+                   help="output folder (not the run folder; other files in it are kept)")
     p.add_argument("--reuse", action="store_true",
-                   help="keep complete pyramids already in OUT instead of writing them again")
+                   help="keep complete pyramids already in OUT made on the same grid from the "
+                   "same checkpoint; export stale ones again")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the pyramids already in OUT (written by this command)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -169,7 +174,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with _scheduler(args.scheduler) as client:
         steps = compare_steps(args.run, image, args.out, octaves=args.octaves, seed=args.seed,
                               device=args.device, views=args.views, reuse=args.reuse,
-                              inception=args.inception, client=client)
+                              inception=args.inception, client=client,
+                              overwrite=args.overwrite,
+                              notify=lambda text: print(text, file=sys.stderr, flush=True))
         _, report, files = _drive(steps, args.quiet, {"learned": "tile", "truth": "tile"})
     print(format_table(report))
     print(f"wrote {Path(args.out) / 'learned.zarr'}, {Path(args.out) / 'truth.zarr'}, "

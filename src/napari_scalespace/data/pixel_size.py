@@ -47,6 +47,12 @@ _METRES = {
 }
 _DEGREES = {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "\u00b0": 1.0}
 _NONE = {"", "pixel", "pixels", "px", "none"}
+# the unit names of OME-Zarr (NGFF, from UDUNITS-2) and napari (pint) for our spellings
+_NAMES = {
+    1e3: "kilometer", 1.0: "meter", 1e-2: "centimeter", 1e-3: "millimeter", 1e-6: "micrometer",
+    1e-9: "nanometer", 1e-12: "picometer", 1e-10: "angstrom", 0.0254: "inch", 0.3048: "foot",
+    0.9144: "yard", 1609.344: "mile",
+}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _SIZE = re.compile(rf"^\s*({_NUMBER})\s*([^\d\s][^\s]*)?\s*$")
 
@@ -105,6 +111,15 @@ class PixelSize:
 
     def __str__(self) -> str:
         return f"{self.value:g}" + (f" {self.unit}" if self.unit else "")
+
+    @property
+    def unit_name(self) -> str | None:
+        """The unit's standard name (``"micrometer"``, ``"meter"``, ``"degree"``: what OME-Zarr
+        axes and napari layers use), or None when unitless."""
+        if self.unit is None:
+            return None
+        key = _unit_key(self.unit)
+        return _NAMES[_METRES[key]] if key in _METRES else "degree"
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "unit": self.unit}

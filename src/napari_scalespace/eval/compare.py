@@ -13,6 +13,7 @@ stop them between units of work by closing them.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from ..render.export import open_pyramid
@@ -207,51 +208,96 @@ def _describe_run(report, run_dir, renderer, source) -> None:
     report.compression = compression(renderer.G, source, renderer.extent, renderer.octaves)
 
 
+def _stale(store: Path, want_grid: dict, extra: dict, checkpoint: dict | None) -> str | None:
+    """Why a complete store of ours cannot be reused (None: it can): another grid, other
+    attributes (seed, image) or, for a learned store, another checkpoint."""
+    from ..render.provenance import same_checkpoint
+
+    ours = open_pyramid(store)[1]
+    if ours.get("grid") != want_grid:
+        return f"it has another grid ({ours.get('grid')})"
+    for key, value in extra.items():
+        if ours.get(key) != value:
+            return f"its {key} is {ours.get(key)!r}, not {value!r}"
+    if checkpoint is not None and not same_checkpoint(ours.get("checkpoint"), checkpoint):
+        made = ours.get("checkpoint") or {}
+        return (f"it was made from checkpoint step {made.get('step', '?')}, the run's is step "
+                f"{checkpoint['step']}")
+    return None
+
+
 def compare_steps(run_dir: str | Path, image: object, out_dir: str | Path,
                   octaves: int | None = None, seed: int | None = None, device: str = "auto",
                   views: int = 64, reuse: bool = False, inception: str | Path | None = None,
-                  client=None):
+                  client=None, overwrite: bool = False, notify=None):
     """Export the learned pyramid of ``run_dir`` and the ground truth of ``image`` on the same
     grid into ``out_dir`` (``learned.zarr``, ``truth.zarr``), then :func:`eval_steps` into
     ``out_dir`` (``metrics.json``, ``metrics.png``, ``contact_sheet.png``). Yields
     ``("learned" | "truth" | "eval", done, total)`` and finally ``("report", EvalReport,
-    files)``. ``reuse`` keeps a complete store already there (same grid) instead of writing it
-    again. With a ``distributed.Client`` the learned pyramid and the evaluation are computed by
-    its workers."""
+    files)``; a stored pyramid exported again is said with ``notify(text)`` (default: a
+    warning, which napari shows as a notification).
+
+    Stores already there: ``reuse`` keeps a complete one made on the same grid (and, for the
+    learned one, from the same checkpoint: its step and generator weights' hash) and replaces
+    one of ours that is stale or incomplete (saying why); ``overwrite`` replaces ours
+    whatever they hold; without either an existing store is an error. ``out_dir`` is never
+    the run folder, inside it, or the image. With a ``distributed.Client`` the learned
+    pyramid and the evaluation are computed by its workers."""
     from ..data import open_source
     from ..render.export import is_complete, learned_steps, truth_steps
+    from ..render.output_guard import check_output, is_our_store
+    from ..render.placement import image_placement
+    from ..render.provenance import checkpoint_identity
     from ..render.renderer import Renderer
     from .evaluate import check_truth
 
+    out = Path(out_dir)
+    protect = [run_dir] + ([image] if isinstance(image, str | Path) else [])
+    for name in (LEARNED, TRUTH):  # before any work: the folder and its stores are fine
+        store = out / name
+        replace = overwrite or (reuse and is_our_store(store))
+        check_output(store, replace, protect)
+    before = checkpoint_identity(run_dir)
     renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=0)
+    checkpoint = checkpoint_identity(run_dir)
+    if checkpoint != before:
+        raise ValueError(f"{run_dir}: a new checkpoint was saved while it was loaded; run "
+                         f"the comparison again")
     grid = renderer.grid(octaves)
     source = open_source(image)
     check_truth(source, renderer)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     want = {"octaves": grid.octaves, "tile": grid.tile, "extent": list(grid.extent)}
-
-    def fresh(store: Path, extra: dict) -> bool:
-        if not (reuse and is_complete(store)):
-            return False
-        ours = open_pyramid(store)[1]
-        return ours["grid"] == want and all(ours.get(k) == v for k, v in extra.items())
+    truth_place = (image_placement(image) if isinstance(image, str | Path) else None) \
+        or image_placement(source)
 
     def learned():
         if client is None:
-            return learned_steps(renderer, out / LEARNED, octaves)
+            return learned_steps(renderer, out / LEARNED, octaves, overwrite=replace)
         from ..render.cluster import distributed_learned_steps
 
         return distributed_learned_steps(client, run_dir, out / LEARNED, octaves, seed,
-                                         device, renderer.sizer.fixed)
+                                         device, renderer.sizer.fixed, overwrite=replace)
 
-    jobs = [("learned", out / LEARNED, {"seed": renderer.seed}, learned),
-            ("truth", out / TRUTH, {},
-             lambda: truth_steps(source, out / TRUTH, grid))]
-    for kind, store, extra, make in jobs:
-        if fresh(store, extra):
-            yield kind, 1, 1
-            continue
+    src = str(image) if isinstance(image, str | Path) else source.name
+    jobs = [("learned", out / LEARNED, {"seed": renderer.seed}, checkpoint, learned),
+            ("truth", out / TRUTH, {"image": src}, None,
+             lambda: truth_steps(image if isinstance(image, str | Path) else source,
+                                 out / TRUTH, grid, overwrite=replace, placement=truth_place))]
+    for kind, store, extra, ckpt, make in jobs:
+        ours = is_our_store(store)
+        replace = overwrite or (reuse and ours)
+        if reuse and ours:
+            why = "it is incomplete" if not is_complete(store) else \
+                _stale(store, want, extra, ckpt)
+            if why is None:
+                yield kind, 1, 1
+                continue
+            text = f"{store.name}: exporting again: {why}"
+            if notify is None:
+                warnings.warn(text, stacklevel=2)
+            else:
+                notify(text)
         for done, total in make():
             yield kind, done, total
     yield from eval_steps(run_dir, image, out / METRICS, out, views=views, octaves=octaves,

@@ -4,7 +4,7 @@
 Kubernetes deployment); ``--scheduler local:N`` starts a ``LocalCluster`` of N single-threaded
 worker processes on this machine. Work is cut into independent units and sent to the workers:
 
-- **export**: one unit per band of tile rows (:func:`.export.bands`, whole chunks, so no two
+- **export**: one unit per band of tiles (:func:`.export.bands`, whole chunks, so no two
   units write the same chunk). The client creates the store; each worker renders its bands and
   writes them straight into the zarr store (which must be on a file system all workers see),
   then the client marks the store complete. Units are the single-process export's bands,
@@ -93,7 +93,7 @@ def worker_source(image: str):
 
 
 def _export_band(run_dir: str, seed: int | None, device: str, batch: int | None, out_zarr: str,
-                 grid, band: tuple[int, int, int]) -> int:
+                 grid, band: tuple[int, int, int, int, int]) -> int:
     import zarr
 
     from .export import write_band
@@ -105,24 +105,32 @@ def _export_band(run_dir: str, seed: int | None, device: str, batch: int | None,
 
 def distributed_learned_steps(client, run_dir: str | Path, out_zarr: str | Path,
                               octaves: int | None = None, seed: int | None = None,
-                              device: str = "cpu", batch: int | None = None
-                              ) -> Iterator[tuple[int, int]]:
+                              device: str = "cpu", batch: int | None = None,
+                              overwrite: bool = False) -> Iterator[tuple[int, int]]:
     """:func:`.export.learned_steps` with the bands rendered and written by the cluster's
     workers; yields ``(tiles written, total)`` as bands finish (in any order). Closing the
-    generator cancels the bands not yet done and leaves the store incomplete."""
+    generator cancels the bands not yet done and leaves the store incomplete. The store is
+    created as :func:`.export.create_pyramid` allows (``overwrite``: replace a store of ours),
+    after :func:`.budget.check_budget`."""
     from distributed import as_completed
 
-    from .export import bands, create_pyramid, finish_pyramid
+    from .budget import check_budget, estimate
+    from .export import bands, create_pyramid, finish_pyramid, learned_attrs, learned_placement
+    from .output_guard import check_output
     from .renderer import Renderer
 
+    check_output(out_zarr, overwrite, [run_dir])  # before loading the checkpoint
     local = Renderer(run_dir, device="cpu", seed=seed, cache_mb=0, max_batch=batch)
     grid = local.grid(octaves)
     out = str(Path(out_zarr).resolve())
+    budget = estimate(grid, local.channels, local.dtype, local.max_batch)
+    check_budget(budget, out, Path(out).name)
     create_pyramid(out, grid, local.channels, local.dtype, name="learned",
-                   attrs={"kind": "learned", "seed": local.seed, "run": str(run_dir)})
+                   attrs=learned_attrs(local), overwrite=overwrite,
+                   placement=learned_placement(local, grid))
     units = bands(grid, local.max_batch)
     del local
-    total = int(sum(np.prod(grid.n_tiles(level)) for level in range(grid.n_levels)))
+    total = budget.tiles
     futures = [client.submit(_export_band, str(Path(run_dir).resolve()), seed, device, batch,
                              out, grid, band, pure=False) for band in units]
     done = 0
