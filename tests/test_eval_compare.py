@@ -190,3 +190,54 @@ def test_cli_eval_of_several_runs_prints_one_table(pair, tmp_path, capsys):
     assert sheet.shape[1] > sheet.shape[0]  # 2 zooms down; 2 runs, truth, bicubic across
     assert main(["eval", str(run), str(run), "--truth", image]) == 2  # names must differ
     assert "distinct folder names" in capsys.readouterr().err
+
+
+def test_reuse_keeps_only_a_learned_pyramid_of_the_same_checkpoint(pair, tmp_path):
+    """The learned store records the checkpoint it was rendered from (step and the hash of the
+    generator's weights, as state.json lists them); --reuse keeps it only while they match."""
+    import shutil
+
+    import zarr
+
+    from napari_scalespace.checkpoint import latest_checkpoint
+    from napari_scalespace.render.provenance import checkpoint_identity
+
+    run, out, _ = pair
+    state = json.loads((latest_checkpoint(run) / "state.json").read_text())
+    current = {"step": state["step"],
+               "generator_sha256": state["files"]["generator_ema.safetensors"]["sha256"]}
+    assert checkpoint_identity(run) == current
+    cmp = tmp_path / "cmp"
+    shutil.copytree(out, cmp)
+    group = zarr.open_group(str(cmp / LEARNED), mode="r+")
+    assert group.attrs["napari_scalespace"]["checkpoint"] == current
+    # the stored pyramid came from an older checkpoint of the run
+    group.attrs["napari_scalespace"] = {**group.attrs["napari_scalespace"],
+                                        "checkpoint": {"step": 1, "generator_sha256": "0" * 64}}
+    notes = []
+    events = list(compare_steps(run, run_image(run), cmp, octaves=2, device="cpu", views=2,
+                                reuse=True, notify=notes.append))
+    learned = [e for e in events if e[0] == "learned"]
+    assert learned[-1][1] == learned[-1][2] > 1  # rendered again, tile by tile
+    assert [e for e in events if e[0] == "truth"] == [("truth", 1, 1)]  # still valid
+    assert notes == [f"{LEARNED}: exporting again: it was made from checkpoint step 1, the "
+                     f"run's is step {current['step']}"]
+    recorded = zarr.open_group(str(cmp / LEARNED), mode="r").attrs["napari_scalespace"]
+    assert recorded["checkpoint"] == current and recorded["complete"]
+    # same checkpoint now: kept, nothing said
+    notes.clear()
+    events = list(compare_steps(run, run_image(run), cmp, octaves=2, device="cpu", views=2,
+                                reuse=True, notify=notes.append))
+    assert [e for e in events if e[0] == "learned"] == [("learned", 1, 1)] and notes == []
+
+
+def test_cli_compare_says_when_it_exports_again_and_needs_a_flag_to_replace(pair, tmp_path,
+                                                                             capsys):
+    run, _, _ = pair
+    args = ["compare", str(run), "--out", str(tmp_path), "--octaves", "1", "--views", "2",
+            "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2  # stores of ours are there: --reuse or --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
