@@ -47,9 +47,10 @@ def test_two_ranks_stay_in_sync_and_rank_0_alone_writes(runs):
     assert state["step"] == 6 and state["kimg"] == pytest.approx(6 * 8 / 1000)  # global batch
     ranks = state["metrics"]["ranks"]
     assert ranks["world"] == 2 and len(set(ranks["digests"])) == 1  # identical weights
-    # one run directory, one progress bar (rank 0), checkpoints every 2 steps kept
-    assert sorted(p.name for p in (root / "resumed").iterdir()) == ["checkpoints", "config.json",
-                                                                   "latest"]
+    # one run directory, one progress bar (rank 0), checkpoints every 2 steps kept; rank 0
+    # alone takes the run's lock (a second rank taking it would have failed the run)
+    assert sorted(p.name for p in (root / "resumed").iterdir()) == [
+        ".training.lock", "checkpoints", "config.json", "latest"]
     assert first.stderr.count("4/4") >= 1 and "trained 4 steps" in first.stdout
     assert first.stdout.count("trained 4 steps") == 1
 

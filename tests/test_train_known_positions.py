@@ -114,6 +114,7 @@ def test_auto_positions_resolve_to_known_for_one_image_and_are_recorded(tmp_path
 def test_a_run_from_before_positions_resumes_without_them(tmp_path):
     tr = small_trainer(tmp_path, "unknown")
     tr.save()
+    tr.close()  # a trainer holds its run folder until its run ends or it is closed
     config = tmp_path / "run" / checkpoint.CONFIG
     data = json.loads(config.read_text())
     del data["train"]["positions"]  # as written before the field existed

@@ -28,7 +28,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                    help="the images are one collection; pixel sizes not given as IMAGE:SIZE "
                         "are read from their metadata (OME-TIFF, SVS, TIFF tags, OME-Zarr)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
-    p.add_argument("--preset", default="small", help="tiny | small | paper6 | paper8")
+    p.add_argument("--preset", help="tiny | small | paper6 | paper8 (default small)")
     p.add_argument("--octaves", type=int,
                    help="octaves with data (default: the preset's); the zoom range is "
                         "--octaves + --extra-octaves")
@@ -47,7 +47,10 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its recorded config and images; "
+                        "--preset/--octaves/--batch/--set/IMAGE given with it must match the "
+                        "run's (--set checkpoint_every=N applies to this session)")
     p.add_argument("--time-limit", type=float, metavar="MINUTES",
                    help="stop (with a checkpoint) after this many minutes of training")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -70,14 +73,47 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _explicit_overrides(args: argparse.Namespace) -> dict:
+    """The config fields the command line sets (``--octaves`` aside: octaves with data)."""
+    overrides = _parse_overrides(args.set)
+    if args.extra_octaves is not None:
+        if args.extra_octaves < 0:
+            raise ValueError(f"--extra-octaves must be >= 0, got {args.extra_octaves}")
+        overrides["extra_octaves"] = args.extra_octaves
+    if args.batch is not None:
+        overrides["batch"] = args.batch
+    if args.positions is not None:
+        overrides["positions"] = args.positions
+    return overrides
+
+
+def _new_preset(args: argparse.Namespace, channels: int | None, feature_bins: bool):
+    from napari_scalespace.model.config import get_preset, with_feature_bins
+
+    name = args.preset or "small"
+    overrides = _explicit_overrides(args)
+    if args.octaves is not None:
+        overrides["octaves"] = args.octaves
+    if args.extra_octaves:
+        data = overrides.get("octaves", get_preset(name).generator.octaves)
+        overrides["octaves"] = data + args.extra_octaves
+    elif "extra_octaves" in overrides and not overrides["extra_octaves"]:
+        del overrides["extra_octaves"]
+    if channels is not None:
+        overrides.setdefault("channels", channels)
+    if feature_bins:
+        overrides = with_feature_bins(name, overrides)
+    return get_preset(name, **overrides)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from napari_scalespace import checkpoint
     from napari_scalespace._allocator import keep_large_allocations
     from napari_scalespace.data import open_source
     from napari_scalespace.data.collection import Collection, open_collection, source_record
     from napari_scalespace.data.pixel_size import PixelSize
-    from napari_scalespace.model.config import get_preset, with_feature_bins
     from napari_scalespace.train.distributed import from_environment
+    from napari_scalespace.train.resume import resume_preset
     from napari_scalespace.train.trainer import Trainer
 
     keep_large_allocations()
@@ -85,19 +121,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.time_limit is not None and not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 minutes, got {args.time_limit}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     images = list(args.images)
     preset, info = None, {}
-    if args.resume:
+    if args.resume:  # what was given must match what the run recorded
+        given = [_abs_path(path) for path, _ in _collection_entries(images)] or None
+        preset, notes = resume_preset(args.out, preset=args.preset,
+                                      overrides=_explicit_overrides(args),
+                                      data_octaves=args.octaves, images=given)
+        for note in notes:
+            print(note, file=sys.stderr)
         _, info = checkpoint.read_config(args.out)
-        images = images or info.get("images", [])
+        images = info.get("images", [])
         if not images:
             raise ValueError("--resume needs the images (none are recorded in the run)")
-    elif not images:
-        raise ValueError("give at least one IMAGE")
-    if args.resume:  # what the run recorded
         entries = ([(e["image"], PixelSize(e["value"], e["unit"])) for e in info["collection"]]
                    if "collection" in info else None)
+    elif not images:
+        raise ValueError("give at least one IMAGE")
     else:
+        _new_preset(args, None, False)  # a bad setting fails before any image is read
         entries = _collection_entries(images)
         if not (args.collection or len(entries) != len(images)
                 or any(size is not None for _, size in entries)):
@@ -108,34 +152,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         sources = [open_source(path) for path in images]
     if not args.resume:
-        overrides = _parse_overrides(args.set)
-        if args.octaves is not None:
-            overrides["octaves"] = args.octaves
-        if args.extra_octaves:
-            if args.extra_octaves < 0:
-                raise ValueError(f"--extra-octaves must be >= 0, got {args.extra_octaves}")
-            data = overrides.get("octaves", get_preset(args.preset).generator.octaves)
-            overrides["octaves"] = data + args.extra_octaves
-            overrides["extra_octaves"] = args.extra_octaves
-        if args.batch is not None:
-            overrides["batch"] = args.batch
-        if args.positions is not None:
-            overrides["positions"] = args.positions
-        overrides.setdefault("channels", sources.channels if isinstance(sources, Collection)
-                             else sources[0].channels)
-        if args.extra_octaves or isinstance(sources, Collection):
-            overrides = with_feature_bins(args.preset, overrides)
-        preset = get_preset(args.preset, **overrides)
+        collection = isinstance(sources, Collection)
+        preset = _new_preset(args, sources.channels if collection else sources[0].channels,
+                             bool(args.extra_octaves) or collection)
     if isinstance(sources, Collection):
-        r = (preset or checkpoint.read_config(args.out)[0]).generator.resolution
-        print(f"collection: {sources.describe(r)}", file=sys.stderr)
+        print(f"collection: {sources.describe(preset.generator.resolution)}", file=sys.stderr)
     info = source_record(sources, [_abs_path(i) for i in images])
     dist = from_environment(args.device)  # started by torchrun: one of several processes
     try:
         trainer = Trainer(args.out, sources, preset, seed=args.seed, device=args.device,
                           threads=args.threads, resume=args.resume, source_info=info,
                           dist=dist)
-        return _train_loop(trainer, args.steps, args.time_limit)
+        try:
+            for note in trainer.notes:
+                print(note, file=sys.stderr)
+            return _train_loop(trainer, args.steps, args.time_limit)
+        finally:
+            trainer.close()
     finally:
         if dist is not None:
             dist.close()

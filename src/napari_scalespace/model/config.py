@@ -74,15 +74,28 @@ class GeneratorConfig:
     meet without seams. Training uses the published canvases (no widening)."""
 
     def __post_init__(self) -> None:
-        _check_positive(self, "resolution", "channels", "octaves", "z_dim", "w_dim",
-                        "num_layers", "channel_base", "channel_max", "filter_size",
-                        "lrelu_upsampling", "conv_kernel", "num_features", "num_bins")
-        if self.resolution & (self.resolution - 1):
-            raise ValueError(f"resolution must be a power of two, got {self.resolution}")
-        if not 0 <= self.num_critical < self.num_layers:
-            raise ValueError(f"num_critical must be in [0, num_layers), got {self.num_critical}")
-        if self.first_cutoff >= self.resolution / 2:
-            raise ValueError("first_cutoff must be below the output Nyquist frequency")
+        c = _Checker(self, "generator")
+        c.power_of_two("resolution", 4, 4096)
+        c.integer("channels", 1, 4)
+        c.integer("octaves", 1, MAX_OCTAVES)
+        for name in ("z_dim", "w_dim", "channel_base", "channel_max", "num_features"):
+            c.integer(name, 1, 1 << 20)
+        c.integer("mapping_layers", 1, 64)
+        c.integer("num_layers", 1, 64)
+        c.integer("num_critical", 0, self.num_layers - 1)
+        c.number("first_cutoff", 0, self.resolution / 2, lo_open=True, hi_open=True)
+        c.number("first_stopband", self.first_cutoff, 1e6, lo_open=True)
+        c.number("last_stopband_rel", 1, 16)
+        c.integer("margin", 0, 1024)
+        c.integer("filter_size", 1, 64)
+        c.integer("lrelu_upsampling", 1, 16)
+        c.integer("conv_kernel", 1, 15, odd=True)
+        c.number("conv_clamp", 0, 1e9, lo_open=True, none_ok=True)
+        c.integer("num_bins", 1, 16)
+        c.number("feature_bandwidth", 0, 4, lo_open=True)
+        c.boolean("radial_filters")
+        c.number("output_scale", 0, 1e6, lo_open=True)
+        c.integer("tile_margin", 0, 1024)
 
 
 @dataclass(frozen=True)
@@ -104,8 +117,16 @@ class DiscriminatorConfig:
     """Zoom range the conditioning embeds (zoom / octaves in [0, 1])."""
 
     def __post_init__(self) -> None:
-        _check_positive(self, "resolution", "channels", "channel_base", "channel_max",
-                        "mbstd_group", "octaves")
+        c = _Checker(self, "discriminator")
+        c.power_of_two("resolution", 4, 4096)
+        c.integer("channels", 1, 4)
+        c.integer("channel_base", 1, 1 << 20)
+        c.integer("channel_max", 1, 1 << 20)
+        c.integer("mbstd_group", 1, 1024)
+        c.integer("mbstd_channels", 0, 1024)
+        c.number("conv_clamp", 0, 1e9, lo_open=True, none_ok=True)
+        c.boolean("scale_conditioning")
+        c.integer("octaves", 1, MAX_OCTAVES)
 
 
 @dataclass(frozen=True)
@@ -153,22 +174,38 @@ class TrainConfig:
     and by the scale-consistency loss (issue 10)."""
 
     def __post_init__(self) -> None:
+        c = _Checker(self, "train")
+        c.integer("batch", 1, 1 << 16)
+        c.number("g_lr", 0, 1, lo_open=True)
+        c.number("d_lr", 0, 1, lo_open=True)
+        betas = self.betas
+        if (not isinstance(betas, tuple | list) or len(betas) != 2 or not all(
+                _is_number(b) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"train.betas must be two numbers in [0, 1), e.g. [0, 0.99], got "
+                             f"{betas!r}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in betas))
+        c.number("r1_gamma", 0, 1e6)
+        c.integer("r1_interval", 1, 1 << 20)
+        c.number("ema_kimg", 0, 1e9)
+        c.number("ema_rampup", 0, 1e6)
+        c.number("consistency_weight", 0, 1e6)
+        c.integer("consistency_interval", 1, 1 << 20)
+        c.number("warmup_kimg", 0, 1e9)
+        c.number("skew_kimg", 0, 1e9)
+        c.number("boost_first", 1, 1e3)
+        c.number("boost_last", 1, 1e3)
+        c.integer("checkpoint_every", 1, 1 << 30)
         if self.positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
-        if not self.reconstruction_weight >= 0:
-            raise ValueError(f"reconstruction_weight must be >= 0, got "
-                             f"{self.reconstruction_weight!r}")
+            raise ValueError(f"train.positions must be one of {POSITIONS}, got "
+                             f"{self.positions!r}")
+        c.number("reconstruction_weight", 0, 1e6)
         factors = self.reconstruction_octaves
         if not isinstance(factors, tuple | list) or not all(
-                isinstance(f, int | float) and not isinstance(f, bool) and f >= 0
-                for f in factors):
-            raise ValueError(f"reconstruction_octaves must be a list of numbers >= 0, got "
-                             f"{factors!r}")
+                _is_number(f) and 0 <= f <= 1e6 for f in factors):
+            raise ValueError(f"train.reconstruction_octaves must be a list of numbers in "
+                             f"[0, 1e6], got {factors!r}")
         object.__setattr__(self, "reconstruction_octaves", tuple(float(f) for f in factors))
-        if (isinstance(self.extra_octaves, bool) or not isinstance(self.extra_octaves, int)
-                or self.extra_octaves < 0):
-            raise ValueError(f"extra_octaves must be an integer >= 0, got "
-                             f"{self.extra_octaves!r}")
+        c.integer("extra_octaves", 0, MAX_OCTAVES - 1)
 
     def reconstruction_factor(self, octave: int) -> float:
         """The factor of ``reconstruction_weight`` at data octave ``octave``."""
@@ -191,6 +228,16 @@ class Preset:
     """Measured render time per view on the reference machine (see docs/benchmarks.md)."""
 
     def __post_init__(self) -> None:
+        for name, kind in (("name", str), ("ms_per_view", str), ("generator", GeneratorConfig),
+                           ("discriminator", DiscriminatorConfig), ("train", TrainConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"preset {name} must be a {kind.__name__}, got "
+                                 f"{getattr(self, name)!r}")
+        g, d = self.generator, self.discriminator
+        for name in ("resolution", "channels", "octaves"):
+            if getattr(g, name) != getattr(d, name):
+                raise ValueError(f"generator.{name} ({getattr(g, name)}) and discriminator."
+                                 f"{name} ({getattr(d, name)}) must be equal")
         if self.train.extra_octaves >= self.generator.octaves:
             raise ValueError(f"extra_octaves ({self.train.extra_octaves}) must leave at least "
                              f"one octave with data (the generator has "
@@ -202,11 +249,57 @@ class Preset:
         return self.generator.octaves - self.train.extra_octaves
 
 
-def _check_positive(obj: object, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if not (isinstance(value, int | float) and value > 0):
-            raise ValueError(f"{name} must be > 0, got {value!r}")
+MAX_OCTAVES = 20
+"""Deepest zoom a run may have: views 2**-20 of the scene wide, whose pixels are still far above
+the resolution of the float64 coordinates (and of any image a run could learn from)."""
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+class _Checker:
+    """Range and type checks of one config's fields; each failure is one ``ValueError`` line
+    naming the field (``train.batch``), the allowed values and the value given."""
+
+    def __init__(self, cfg: object, section: str) -> None:
+        self.cfg, self.section = cfg, section
+
+    def _fail(self, name: str, allowed: str) -> None:
+        raise ValueError(f"{self.section}.{name} must be {allowed}, got "
+                         f"{getattr(self.cfg, name)!r}")
+
+    def integer(self, name: str, lo: int, hi: int, odd: bool = False) -> None:
+        v = getattr(self.cfg, name)
+        if isinstance(v, float) and v.is_integer():  # 8.0 from a JSON file
+            v = int(v)
+            object.__setattr__(self.cfg, name, v)
+        if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi) or (
+                odd and v % 2 == 0):
+            self._fail(name, f"an{' odd' if odd else ''} integer in [{lo}, {hi}]")
+
+    def power_of_two(self, name: str, lo: int, hi: int) -> None:
+        self.integer(name, lo, hi)
+        v = getattr(self.cfg, name)
+        if v & (v - 1):
+            self._fail(name, f"a power of two in [{lo}, {hi}]")
+
+    def number(self, name: str, lo: float, hi: float, lo_open: bool = False,
+               hi_open: bool = False, none_ok: bool = False) -> None:
+        v = getattr(self.cfg, name)
+        if v is None and none_ok:
+            return
+        ok = _is_number(v) and (lo < v if lo_open else lo <= v) and (
+            v < hi if hi_open else v <= hi)
+        if not ok:
+            interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            self._fail(name, f"a number in {interval}{' or null' if none_ok else ''}")
+        object.__setattr__(self.cfg, name, float(v))
+
+    def boolean(self, name: str) -> None:
+        if not isinstance(getattr(self.cfg, name), bool):
+            self._fail(name, "true or false")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -308,8 +401,14 @@ def get_preset(name: str, **overrides: Any) -> Preset:
     """
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-    p = PRESETS[name]
-    parts = {"generator": p.generator, "discriminator": p.discriminator, "train": p.train}
+    return with_overrides(PRESETS[name], **overrides)
+
+
+def with_overrides(preset: Preset, **overrides: Any) -> Preset:
+    """``preset`` with fields overridden by name, as :func:`get_preset` does (every config that
+    has the field is changed; unknown keys raise; the result is validated)."""
+    parts = {"generator": preset.generator, "discriminator": preset.discriminator,
+             "train": preset.train}
     used: set[str] = set()
     for key, cfg in parts.items():
         names = {f.name for f in fields(cfg)}
@@ -319,7 +418,7 @@ def get_preset(name: str, **overrides: Any) -> Preset:
     unknown = sorted(set(overrides) - used)
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown}")
-    return dataclasses.replace(p, **parts)
+    return dataclasses.replace(preset, **parts)
 
 
 def bins_for_octaves(octaves: int) -> int:

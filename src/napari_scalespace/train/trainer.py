@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ from ..model.generator import Generator, latent
 from .consistency import consistency_l1, zoom_out_exponent
 from .distributed import Dist, rank_seed
 from .losses import d_logistic, g_nonsaturating, r1_penalty, reconstruction
+from .resume import preset_changes
+from .run_start import RunStart, probe_sources
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,16 @@ class Trainer:
     :class:`.Collection`) into the run directory ``run_dir``.
 
     ``resume=True`` continues from the run's latest checkpoint (its config wins over
-    ``preset``); otherwise a new run is created (an existing run is an error unless resuming).
+    ``preset``: check what the user asked for with :func:`.resume.resume_preset` first, and pass
+    the preset it returns to apply the settings that may change); otherwise a new run is
+    created (an existing run is an error unless resuming).
+
+    Nothing is written before the preset, the images and the networks are known to work
+    together. The writing process (rank 0) then holds the run's :class:`.RunLock` from here
+    until :meth:`run` ends (or :meth:`close`); a second trainer on the same folder fails with
+    :class:`.RunBusyError`. A new run that fails before its first checkpoint removes what it
+    created, so the same start can simply be repeated. ``notes`` lists what the user should
+    be told (e.g. a leftover of a failed start that was replaced).
     """
 
     def __init__(
@@ -97,11 +109,18 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.dist = dist
         self.seed = int(seed)
+        self.notes: list[str] = []
+        self._start = RunStart(self.run_dir)
         self.device = pick_device(device)
         if dist is not None and self.device.type == "cuda":
             self.device = torch.device("cuda", dist.local_rank)
         if resume:
-            preset, _ = checkpoint.read_config(self.run_dir)
+            recorded, _ = checkpoint.read_config(self.run_dir)
+            refused = [] if preset is None else preset_changes(recorded, preset)[0]
+            if refused:
+                raise checkpoint.CheckpointError(
+                    f"{self.run_dir}: the preset differs from the run's ({'; '.join(refused)})")
+            preset = recorded if preset is None else preset  # session settings may differ
         elif preset is None:
             raise ValueError("preset is required for a new run")
         self.preset = preset
@@ -124,6 +143,7 @@ class Trainer:
             raise ValueError(f"positions=known needs one scene (one image) whose patches have "
                              f"known views; got {what}, whose positions are unknown to each "
                              f"other: use positions=unknown")
+        probe_sources(sources)  # an unreadable image fails here, before anything is written
         # Mixed precision where it helps: bfloat16 autocast on CUDA (no loss scaling needed);
         # float32 on the CPU, where bfloat16 convolutions are slower.
         self.amp = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -138,25 +158,47 @@ class Trainer:
         if self.dataset.channels != g_cfg.channels:
             raise ValueError(f"the preset renders {g_cfg.channels} channel(s) but the images "
                              f"have {self.dataset.channels}")
-        if not resume and self.is_main:  # only once the data is known to fit the preset
-            checkpoint.create_run(self.run_dir, preset, source_info or {})
-        if dist is not None:
-            dist.barrier()
         self.single_scene = self.dataset.scenes == 1  # one image, or a collection
         torch.manual_seed(seed)
         self.G = Generator(g_cfg, impl=impl).to(self.device)
         self.D = Discriminator(d_cfg).to(self.device)
-        if dist is not None:  # identical anyway (same seed); made certain
-            dist.broadcast_module(self.G)
-            dist.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas, eps=1e-8)
         r1_ratio = t.r1_interval / (t.r1_interval + 1)  # lazy regularisation correction
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=t.d_lr * r1_ratio,
                                       betas=tuple(b**r1_ratio for b in t.betas), eps=1e-8)
         self.step_count, self.kimg = 0, 0.0
-        if resume:
-            self._load()
+        # Everything is known to fit: now the run folder (rank 0 writes it).
+        try:
+            if self.is_main:
+                self.notes += (self._start.resume() if resume
+                               else self._start.create(preset, source_info or {}))
+            if dist is not None:
+                dist.barrier()
+                # identical anyway (same seed); made certain
+                dist.broadcast_module(self.G)
+                dist.broadcast_module(self.D)
+                self.G_ema.load_state_dict(self.G.state_dict())
+            if resume and checkpoint.latest_checkpoint(self.run_dir) is not None:
+                self._load()
+        except BaseException:
+            self._start.abandon()
+            raise
+        if resume and self.step_count == 0 and self.is_main:
+            self.notes.append(f"{self.run_dir} has no checkpoint yet: training starts at step "
+                              f"0 with the run's config")
+        self._finalizer = weakref.finalize(self, self._start.abandon)
+
+    def close(self) -> None:
+        """Release the run folder (training ends; :meth:`save` takes it again if needed).
+        A new run that never saved a checkpoint is removed, like a failed start."""
+        self._start.abandon()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- state --------------------------------------------------------------------------------
     @property
@@ -182,10 +224,12 @@ class Trainer:
         path = self.run_dir / checkpoint.CHECKPOINTS / checkpoint.checkpoint_name(
             self.step_count)
         if self.is_main:
+            self._start.hold(self.step_count)
             rng = checkpoint.capture_rng(numpy_rng=self.rng)
             path = checkpoint.save_checkpoint(self.run_dir, self.step_count, self.kimg,
                                               self.modules(), self.optimizers(), rng=rng,
                                               metrics=metrics)
+            self._start.saved()
         if self.dist is not None:
             self.dist.barrier()
         return path
@@ -296,7 +340,24 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, steps: int, cancel: threading.Event | None = None) -> Iterator[StepEvent]:
-        """Train until ``steps`` total steps (counting resumed ones); yield after every step."""
+        """Train until ``steps`` total steps (counting resumed ones); yield after every step.
+
+        The run folder is released when this ends (also by an error, an interrupt or when the
+        caller stops iterating); an error before a new run's first checkpoint removes the
+        run."""
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if self.is_main:
+            self._start.hold(self.step_count)
+        try:
+            yield from self._run(steps, cancel)
+        except Exception:
+            self._start.abandon()  # a new run without a checkpoint goes
+            raise
+        finally:  # an interrupt keeps the run for a last save()
+            self._start.release()
+
+    def _run(self, steps: int, cancel: threading.Event | None) -> Iterator[StepEvent]:
         every = self.cfg.checkpoint_every
         while self.step_count < steps:
             stop = cancel is not None and cancel.is_set()
@@ -311,7 +372,6 @@ class Trainer:
             yield StepEvent(**{**event.__dict__, "total_steps": steps, "checkpoint": path})
         if self.step_count < steps and self.step_count % every != 0:  # stopped early
             self.save()
-
 
 
 def weights_digest(module: torch.nn.Module) -> str:
