@@ -201,6 +201,27 @@ def canvas_offsets(
     return (torch.arange(-m, sr + m, dtype=dtype, device=device) + 0.5) / sr - 0.5
 
 
+def canvas_edges(
+    sampling_rate: int,
+    margin: int = 0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Pixel edges of a canvas relative to the view centre, in units of the view side:
+    ``e_j = j/sr - 0.5`` for j in ``[-margin, sr + margin]`` (one more than the samples of
+    :func:`canvas_offsets`; sample j spans ``[e_j, e_{j+1}]``)."""
+    sr = _int("sampling_rate", sampling_rate, 1)
+    m = _int("margin", margin, 0)
+    return torch.arange(-m, sr + m + 1, dtype=dtype, device=device) / sr - 0.5
+
+
+def grid_position(world: torch.Tensor, cells_per_unit: float) -> torch.Tensor:
+    """World coordinates (scene units) -> position on a grid of ``cells_per_unit`` cells per
+    scene unit whose cell n is centred at ``(n + 1/2) / cells_per_unit``: ``t = p g - 1/2``
+    (cell units, 0 at the first centre)."""
+    return world * cells_per_unit - 0.5
+
+
 class TileSlice(NamedTuple):
     """One tile's share of a level-array slice: ``block[out_rows, out_cols] =
     tile(a, b)[rows, cols]`` where ``block`` is the requested slice of the level array."""

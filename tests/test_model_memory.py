@@ -1,0 +1,100 @@
+"""The spatial memory's read: an exact area filter of the bilinear surface through each grid,
+so a view and the same view rendered through a 2x finer canvas then area-downsampled agree."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from napari_scalespace.model.memory import SpatialMemory, footprint_mean
+
+f64 = torch.float64
+
+
+def bilinear(grid: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The surface at points ``y [P] x x [Q]`` (cell units from the first centre), constant
+    beyond the outer centres: ``[C, P, Q]`` (the obvious formula, for comparison)."""
+    _, ny, nx = grid.shape
+    y, x = y.clamp(0, ny - 1), x.clamp(0, nx - 1)
+    y0, x0 = y.floor().clamp(max=ny - 2).long(), x.floor().clamp(max=nx - 2).long()
+    fy, fx = (y - y0)[:, None], (x - x0)[None, :]
+    g = lambda a, b: grid[:, a[:, None], b[None, :]]  # noqa: E731
+    return ((1 - fy) * ((1 - fx) * g(y0, x0) + fx * g(y0, x0 + 1))
+            + fy * ((1 - fx) * g(y0 + 1, x0) + fx * g(y0 + 1, x0 + 1)))
+
+
+def edges(start: float, step: float, n: int) -> torch.Tensor:
+    return start + step * torch.arange(n + 1, dtype=f64)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ny=st.integers(2, 9), nx=st.integers(2, 9), y0=st.floats(-4, 8), x0=st.floats(-4, 8),
+       step=st.floats(0.05, 3.0), n=st.integers(1, 6))
+def test_footprint_mean_is_the_area_mean_of_the_bilinear_surface(ny, nx, y0, x0, step, n):
+    g = torch.Generator().manual_seed(ny * 10 + nx)
+    grid = torch.randn(2, ny, nx, generator=g, dtype=f64)
+    got = footprint_mean(grid, edges(y0, step, n)[None], edges(x0, step, n)[None])[0]
+    k = 64  # midpoint rule on a fine grid (the surface is piecewise bilinear: error ~ 1/k^2)
+    ys = y0 + step * (torch.arange(n * k, dtype=f64) + 0.5) / k
+    xs = x0 + step * (torch.arange(n * k, dtype=f64) + 0.5) / k
+    want = F.avg_pool2d(bilinear(grid, ys, xs)[None], k)[0]
+    assert torch.allclose(got, want, atol=2e-3 * grid.abs().max().item())
+
+
+def test_a_footprint_inside_one_cell_reads_the_bilinear_value_at_its_centre():
+    grid = torch.randn(3, 5, 6, dtype=f64)
+    y, x, eps = 1.37, 3.81, 1e-2  # inside one cell: the mean of a bilinear patch over a
+    # square is its value at the centre
+    got = footprint_mean(grid, torch.tensor([[y, y + eps]], dtype=f64),
+                         torch.tensor([[x, x + eps]], dtype=f64))[0, :, 0, 0]
+    want = bilinear(grid, torch.tensor([y + eps / 2], dtype=f64),
+                    torch.tensor([x + eps / 2], dtype=f64))[:, 0, 0]
+    assert torch.allclose(got, want, atol=1e-9)
+
+
+def test_a_view_equals_its_2x_finer_canvas_area_downsampled():
+    """Band-limited read: every level, at any zoom (finer and coarser than its cells)."""
+    torch.manual_seed(0)
+    memory = SpatialMemory(channels=4, levels=4, cells=4, extent=(1.0, 1.5))
+    for grid in memory.grids:
+        torch.nn.init.normal_(grid)
+    zoom = torch.tensor([0.0, 1.3, 2.5, 5.0, 7.9])
+    cy = torch.tensor([0.5, 0.1, 0.77, 0.31, 0.999])
+    cx = torch.tensor([0.75, 1.4, 0.05, 0.62, 0.5])
+    with torch.no_grad():
+        coarse = memory(16, 3, zoom, cy, cx)
+        fine = memory(32, 6, zoom, cy, cx)
+    assert coarse.shape == (5, 4, 22, 22)
+    assert coarse.std() > 0.1
+    assert torch.allclose(F.avg_pool2d(fine, 2), coarse, atol=1e-5)
+
+
+def test_overlapping_views_read_the_same_values_where_they_overlap():
+    """The read depends on world position and footprint only (seamless tiles)."""
+    torch.manual_seed(1)
+    memory = SpatialMemory(channels=2, levels=3, cells=8)
+    for grid in memory.grids:
+        torch.nn.init.normal_(grid)
+    zoom = torch.tensor([3.0, 3.0])
+    side = 2.0**-3
+    with torch.no_grad():
+        a, b = memory(16, 0, zoom, torch.tensor([0.4, 0.4]),
+                      torch.tensor([0.3, 0.3 + side / 2]))
+    assert torch.allclose(a[:, :, 8:], b[:, :, :8], atol=1e-6)
+
+
+def test_gradients_reach_every_level_that_a_view_covers():
+    memory = SpatialMemory(channels=2, levels=3, cells=4)
+    out = memory(16, 2, torch.tensor([1.0]), torch.tensor([0.5]), torch.tensor([0.5]))
+    (out * torch.randn_like(out)).sum().backward()
+    for grid in memory.grids:
+        assert grid.grad is not None and grid.grad.abs().sum() > 0
+
+
+def test_gradcheck_float64():
+    grid = torch.randn(2, 4, 5, dtype=f64, requires_grad=True)
+    ty = torch.tensor([[-0.7, 0.4, 1.9, 3.5]], dtype=f64)
+    tx = torch.tensor([[0.2, 1.1, 2.0, 5.2]], dtype=f64)
+    assert torch.autograd.gradcheck(lambda g: footprint_mean(g, ty, tx), (grid,))
