@@ -422,3 +422,28 @@ def test_inside_centre_range_is_empty_for_a_view_larger_than_the_scene():
 def test_footprint_helpers_reject_bad_arguments_naming_them(name, call):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_level_world_transform_puts_pixel_centres_where_the_source_has_them():
+    """Level pixel j's centre, scale * j + translate, is the world position of its scene
+    centre (j + 1/2) q, U y - p/2: the same place as the source pixel covering it."""
+    from napari_scalespace.geometry import (
+        level_world_transform,
+        scene_to_world,
+        scene_unit_length,
+    )
+
+    S, p = 256, 0.5
+    U = scene_unit_length(S, p)
+    assert U == 128.0
+    grid = PyramidGrid(5, 32, (1.0, 1.5))
+    for level in range(grid.n_levels):
+        scale, translate = level_world_transform(grid, level, U, p)
+        q = grid.pixel_size(level)
+        j = np.arange(7.0)
+        assert np.allclose(scale * j + translate, scene_to_world((j + 0.5) * q, U, p))
+    # at the native zoom (level pixel = source pixel) the level sits exactly on the source
+    native = PyramidGrid(3, 32)
+    assert level_world_transform(native, 0, U, p) == (0.5, 0.0)
+    with pytest.raises(ValueError):
+        scene_unit_length(256, 0.0)

@@ -111,3 +111,116 @@ def test_show_command_writes_a_screenshot_of_widgets_and_pyramids(tmp_path):
     shot = np.asarray(Image.open(png))
     assert shot.shape[0] > 400 and shot.shape[1] > 800
     assert shot[..., :3].std() > 10
+
+
+# --- the reader claims only what it reads ----------------------------------------------------
+
+
+def _layout(tmp_path):
+    """A plain image of each kind, a plain folder, a malformed store, a foreign store, a folder
+    that looks like a run without a checkpoint, and a copy of the shipped run."""
+    import shutil
+
+    from PIL import Image
+
+    from napari_scalespace.data.samples import sample_run
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    for name in ("a.jpg", "b.tif", "c.png"):
+        Image.fromarray(img).save(tmp_path / name)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "x.png").write_bytes((tmp_path / "c.png").read_bytes())
+    for name, text in (("bad.zarr", "{not json"), ("list.zarr", "[1, 2]"),
+                       ("foreign.zarr", '{"zarr_format": 3, "node_type": "group", '
+                                        '"attributes": {"ome": {}}}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "zarr.json").write_text(text)
+    (tmp_path / "half_run").mkdir()
+    (tmp_path / "half_run" / "config.json").write_text("{}")
+    (tmp_path / "half_run" / "latest").write_text("step-00000100\n")  # names nothing
+    shutil.copytree(sample_run(), tmp_path / "run")
+    return tmp_path
+
+
+def test_reader_patterns_claim_no_image_file(tmp_path):
+    """npe2 offers our reader no file (no filename pattern: everything we read is a folder).
+    For folders npe2 applies no pattern at all (it lists every reader that accepts
+    directories: napari's and napari-ome-zarr's as well), so a plain folder's choice is not
+    ours to make; our reader then declines it at once."""
+    from npe2 import PluginManager
+
+    root = _layout(tmp_path)
+    pm = PluginManager()
+    pm.discover()
+    for name in ("a.jpg", "b.tif", "c.png", "x.zarr", "notes.txt"):
+        readers = {r.plugin_name for r in pm.iter_compatible_readers([str(root / name)])}
+        assert PLUGIN not in readers, name
+    folder = {r.plugin_name for r in pm.iter_compatible_readers([str(root / "plain")])}
+    assert {"napari", "napari-ome-zarr"} <= folder  # listed without us: not our dialog
+
+
+def test_reader_declines_everything_but_runs_and_our_stores(tmp_path):
+    from napari_scalespace._widgets.reader_hook import get_reader
+
+    root = _layout(tmp_path)
+    for name in ("a.jpg", "b.tif", "c.png", "plain", "bad.zarr", "list.zarr", "foreign.zarr",
+                 "half_run", "missing"):
+        assert get_reader(str(root / name)) is None, name
+    assert get_reader([str(root / "a.jpg"), str(root / "c.png")]) is None
+    assert get_reader(str(root / "run")) is not None
+    assert get_reader([str(root / "run")]) is not None
+
+
+def test_choosing_our_reader_for_a_folder_declines_fast(tmp_path):
+    from npe2 import PluginManager, io_utils
+
+    root = _layout(tmp_path)
+    pm = PluginManager()
+    pm.discover()
+    pm.activate(PLUGIN)
+    t0 = __import__("time").perf_counter()
+    with pytest.raises(ValueError, match="refused the file"):
+        io_utils._read([str(root / "plain")], plugin_name=PLUGIN, stack=False, _pm=pm)
+    assert __import__("time").perf_counter() - t0 < 1.0
+
+
+def test_deciding_on_a_path_imports_neither_torch_nor_qt(tmp_path):
+    root = _layout(tmp_path)
+    paths = [str(root / n) for n in ("a.jpg", "plain", "bad.zarr", "half_run", "run")]
+    code = (
+        "import sys\n"
+        "from napari_scalespace._widgets.reader_hook import get_reader\n"
+        f"found = [get_reader(p) is not None for p in {paths!r}]\n"
+        "mods = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'napari'})\n"
+        "print(found, mods)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip().splitlines()[-1]
+    assert out == "[False, False, False, False, True] []"
+
+
+# --- the pretrained sample shows its picture ---------------------------------------------------
+
+
+@pytest.mark.gui
+def test_pretrained_sample_paints_the_canvas(make_napari_viewer, qtbot):
+    """File > Open Sample > "Learned scale space of the H&E crop": the tiles arrive in the
+    background and the layer is refreshed as they land, so the canvas shows tissue colours,
+    not black."""
+    from PIL import Image
+
+    viewer = make_napari_viewer(show=True)
+    layer = viewer.open_sample(PLUGIN, "pretrained_he")[0]
+    refresher = getattr(layer, "_scalespace_refresher", None)
+    assert refresher is not None, "the sample's layer has no refresher"
+    qtbot.waitUntil(lambda: refresher.refreshes >= 1 and refresher.scheduler.idle,
+                    timeout=60_000)
+    qtbot.wait(300)
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3]
+    Image.fromarray(shot).save("/tmp/napari_scalespace_sample.png")
+    h, w = shot.shape[:2]
+    centre = shot[h // 4: 3 * h // 4, w // 4: 3 * w // 4].astype(float)
+    assert centre.mean() > 60 and centre.std() > 8, (centre.mean(), centre.std())
+    r, g, b = centre.reshape(-1, 3).mean(axis=0)
+    assert r > g and b > g  # H&E: pink and purple

@@ -45,6 +45,13 @@ Collections (several images of one scale space at different pixel sizes)
     whole shorter side down to one source pixel per rendered pixel. Its zoom label is
     ``o_i + native_zoom``, ``log2`` of its pixel size against the zoom-0 view's.
 
+Physical placement (napari world coordinates)
+    The source image sits in the world with pixel r's centre at ``p * r`` (p its physical
+    pixel size, 1 when it has none), so scene point y is at world ``U y - p/2`` with
+    ``U = S p`` (:func:`scene_unit_length`, :func:`scene_to_world`); pyramid level i then has
+    scale ``U q_i`` and translation ``(U q_i - p) / 2``, q_i its pixel size in scene units
+    (:func:`level_world_transform`).
+
 Nested views
     A view inside a concentric view ``f`` times larger (the scale-consistency loss's student and
     teacher) has its pixel edges at ``R/2 + (i - R/2) / f`` teacher pixels
@@ -77,8 +84,9 @@ __all__ = [
     "native_zoom",
     "nested_pixel_edges",
     "pixel_centers",
-    "scene_unit_length",
     "scene_extent",
+    "scene_to_world",
+    "scene_unit_length",
     "source_pixel_edges",
     "source_pixels_per_view",
     "view_to_source_box",
@@ -562,3 +570,13 @@ def level_world_transform(grid: PyramidGrid, level: int, scene_unit: float,
                          f"{source_pixel!r}")
     scale = u * grid.pixel_size(level)
     return scale, (scale - p) / 2
+
+
+def scene_to_world(y: np.ndarray | float, scene_unit: float, source_pixel: float
+                   ) -> np.ndarray:
+    """World coordinates of scene coordinates ``y`` (float64) where the source sits with
+    pixel r's centre at ``source_pixel * r``: ``U y - p / 2`` (see
+    :func:`level_world_transform`); a view of side ``2**-zoom`` spans ``U 2**-zoom`` world
+    units."""
+    u, p = _finite("scene_unit", scene_unit), _finite("source_pixel", source_pixel)
+    return np.asarray(y, dtype=np.float64) * u - p / 2

@@ -9,51 +9,90 @@
   from the store, on the same pixel grid as the run's layer. (napari-ome-zarr opens the same
   stores as one layer per channel.)
 
-No Qt or napari import is needed to build the layer data.
+Both layers carry ``scale``, ``translate`` and ``units`` (:mod:`.render.placement`): they
+overlay the source image opened at its physical pixel size (or plainly, in pixels, when it
+has none).
+
+Deciding (:func:`get_reader`) reads a few small files and imports neither torch nor Qt: a run
+is a folder with ``config.json`` and a ``latest`` file naming a checkpoint folder that holds a
+``state.json`` (the layout of :mod:`.checkpoint`); a pyramid is a folder whose ``zarr.json``
+is a group with our attributes. Anything else, malformed files included, is declined (None).
 """
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
-from . import checkpoint
+from .render.output_guard import is_our_store
+
+_STEP = re.compile(r"^step-\d{8,}$")
 
 
 def is_run(path: str | Path) -> bool:
+    """Whether ``path`` is a run folder with a complete checkpoint (file layout only)."""
     path = Path(path)
-    return path.is_dir() and (path / checkpoint.CONFIG).is_file() and (
-        checkpoint.latest_checkpoint(path) is not None)
+    try:
+        if not (path / "config.json").is_file():
+            return False
+        name = (path / "latest").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return bool(_STEP.match(name)) and (path / "checkpoints" / name / "state.json").is_file()
 
 
 def is_pyramid(path: str | Path) -> bool:
     """Whether ``path`` is an OME-Zarr pyramid written by :mod:`.render.export`."""
-    path = Path(path)
-    if not (path / "zarr.json").is_file():
-        return False
     try:
-        attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
+        return Path(path).is_dir() and is_our_store(path)
     except (OSError, ValueError):
         return False
-    return "napari_scalespace" in attrs and "ome" in attrs
 
 
 def get_reader(path):
     """npe2 reader hook: a function for run directories and our pyramids, else ``None``."""
-    if isinstance(path, list):
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not isinstance(path, str | Path):
         return None
     if is_pyramid(path):
         return read_pyramid
+    return read_run if is_run(path) else None
+
+
+def zarr_attrs(store: str | Path) -> dict:
+    from .render.output_guard import store_attributes
+
+    return store_attributes(store) or {}
+
+
+def ngff_placement(attrs: dict) -> dict:
+    """napari keywords ``scale``, ``translate`` (y, x) and ``units`` from the NGFF metadata of
+    a store: the first dataset's scale and translation and the axes' unit (empty when the
+    metadata lacks them)."""
     try:
-        ok = is_run(path)
-    except checkpoint.CheckpointError:
-        return None
-    return read_run if ok else None
+        ms = attrs["ome"]["multiscales"][0]
+        names = [a["name"] for a in ms["axes"]]
+        iy, ix = names.index("y"), names.index("x")
+        out: dict = {}
+        for t in ms["datasets"][0].get("coordinateTransformations", []):
+            if t.get("type") == "scale":
+                out["scale"] = (float(t["scale"][iy]), float(t["scale"][ix]))
+            elif t.get("type") == "translation":
+                out["translate"] = (float(t["translation"][iy]), float(t["translation"][ix]))
+        units = (ms["axes"][iy].get("unit"), ms["axes"][ix].get("unit"))
+        if all(isinstance(u, str) and u for u in units):
+            out["units"] = units
+        return out
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return {}
 
 
 def pyramid_layer(store: str | Path, name: str | None = None):
     """``(levels, kwargs, "image")`` of an exported pyramid: dask arrays ``[H, W, C]`` (or
-    ``[H, W]`` for one channel), finest first, chunk = tile."""
+    ``[H, W]`` for one channel), finest first, chunk = tile; placed in physical units."""
     import dask.array as da
 
     from .render.export import open_pyramid
@@ -69,7 +108,8 @@ def pyramid_layer(store: str | Path, name: str | None = None):
         "rgb": rgb,
         "metadata": {"napari_scalespace": {"store": str(store), **ours}},
     }
-    if not rgb:
+    kwargs.update(ngff_placement(zarr_attrs(store)))
+    if not rgb and kind in ("learned", "truth"):
         kwargs["contrast_limits"] = (0.0, 1.0)
     return levels, kwargs, "image"
 
@@ -85,7 +125,9 @@ def scale_space_layer(run_dir: str | Path, seed: int | None = None, octaves: int
     ``progressive`` (default): :mod:`.render.progressive` levels, whose reads never wait for the
     generator (missing tiles come from coarser cached tiles while a background thread renders
     them; the layer must be refreshed as they land, which ``_widgets/_progressive.py`` does);
-    else dask arrays whose chunks are rendered when read (:mod:`.render.pyramid`)."""
+    else dask arrays whose chunks are rendered when read (:mod:`.render.pyramid`). The layer
+    overlays the run's source image (:func:`.render.export.learned_placement`)."""
+    from .render.export import learned_placement
     from .render.renderer import Renderer
 
     renderer = Renderer(run_dir, device=device, seed=seed, cache_mb=cache_mb)
@@ -105,6 +147,10 @@ def scale_space_layer(run_dir: str | Path, seed: int | None = None, octaves: int
         "metadata": {"napari_scalespace": {"run": str(run_dir), "seed": seed},
                      "renderer": renderer},
     }
+    grid = renderer.grid(octaves)
+    placement = learned_placement(renderer, grid)
+    kwargs.update(placement.layer_kwargs(grid))
+    kwargs["metadata"]["napari_scalespace"]["placement"] = placement.to_dict()
     if not kwargs["rgb"]:
         kwargs["contrast_limits"] = (0.0, 1.0)
     return levels, kwargs, "image"

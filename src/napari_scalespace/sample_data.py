@@ -27,11 +27,17 @@ def blue_marble() -> list:
     return _image("blue_marble")
 
 
-def pretrained_he() -> list:
+PRETRAINED_NAME = "scale space (pretrained tiny, H&E)"
+
+
+def pretrained_he(progressive: bool = False) -> list:
     """The learned scale space of the shipped ``tiny`` run trained on the H&E crop: a lazy
-    multiscale layer rendered tile by tile as you zoom."""
+    multiscale layer rendered tile by tile as you zoom (plain lazy levels by default; napari's
+    File > Open Sample uses ``_widgets/reader_hook.py:pretrained_he``, which gives progressive
+    levels their refresher)."""
     from .reader import scale_space_layer
 
-    levels, kwargs, kind = scale_space_layer(sample_run(), device="cpu")
-    kwargs["name"] = "scale space (pretrained tiny, H&E)"
+    levels, kwargs, kind = scale_space_layer(sample_run(), device="cpu",
+                                             progressive=progressive)
+    kwargs["name"] = PRETRAINED_NAME
     return [(levels, kwargs, kind)]

@@ -73,16 +73,28 @@ def attach(layer, viewer=None) -> LayerRefresher | None:
     return refresher
 
 
-def attach_when_added(viewer, level0: ProgressiveLevel) -> None:
-    """Attach a refresher to the layer whose level 0 is ``level0`` once ``viewer`` adds it (for
-    layers napari creates from a reader's layer data)."""
+def watch_viewer(viewer) -> None:
+    """Give every progressive layer of ``viewer`` a refresher: those there now and any added
+    later, however they are added (reader, sample, widget, script). Idempotent: one watcher
+    per viewer."""
+    if viewer is None:
+        return
+    for layer in list(viewer.layers):
+        attach(layer, viewer)
+    if getattr(viewer, "_scalespace_watched", False):
+        return
+
     def _on_inserted(event) -> None:
-        layer = event.value
-        if is_progressive(layer) and layer.data[0] is level0:
-            viewer.layers.events.inserted.disconnect(_on_inserted)
-            attach(layer, viewer)
+        attach(event.value, viewer)
 
     viewer.layers.events.inserted.connect(_on_inserted)
+    viewer._scalespace_watched = True
+
+
+def attach_when_added(viewer, level0: ProgressiveLevel | None = None) -> None:
+    """Attach a refresher to progressive layers once ``viewer`` adds them (for layers napari
+    creates from a reader's or a sample's layer data): :func:`watch_viewer`."""
+    watch_viewer(viewer)
 
 
 def napari_async() -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..geometry import PyramidGrid, level_world_transform, scene_unit_length
+from ..geometry import PyramidGrid, level_world_transform, scene_to_world, scene_unit_length
 
 __all__ = ["Placement", "image_placement", "run_placement"]
 
@@ -43,6 +43,10 @@ class Placement:
     def transform(self, grid: PyramidGrid, level: int) -> tuple[float, float]:
         """``(scale, translate)`` of ``level`` (the same on y and x)."""
         return level_world_transform(grid, level, self.scene_unit, self.source_pixel)
+
+    def world(self, y):
+        """World coordinates of scene coordinates ``y`` (:func:`geometry.scene_to_world`)."""
+        return scene_to_world(y, self.scene_unit, self.source_pixel)
 
     def layer_kwargs(self, grid: PyramidGrid) -> dict[str, Any]:
         """napari layer keywords (``scale``, ``translate``, ``units``) of a multiscale layer
