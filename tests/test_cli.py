@@ -105,3 +105,34 @@ def test_triton_status_in_a_child_process(tmp_path, monkeypatch, body, want):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.delitem(sys.modules, "triton", raising=False)
     assert _triton_status() == want
+
+
+def test_render_past_the_models_octaves_warns_in_one_line_what_it_covers(tmp_path, capsys):
+    run = Path(__file__).resolve().parents[1] / "src/napari_scalespace/data/samples/tiny_he"
+    out = tmp_path / "v.png"
+    assert main(["render", str(run), "--zoom", "100", "--center", "0.5", "0.5", "--out",
+                 str(out), "--device", "cpu"]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == ["napari-scalespace render: warning: zoom 100 is past what the model "
+                   "learned: it covers zooms 0 to 3 (3 octaves with data); deeper views show "
+                   "a flat colour"]
+    assert out.is_file()
+    assert main(["render", str(run), "--zoom", "0", "3", "--center", "0.5", "0.5", "--out",
+                 str(out), "--device", "cpu"]) == 0
+    assert "warning" not in capsys.readouterr().err  # zoom 3 is the deepest it learned
+
+
+def test_the_zoom_warning_names_extra_octaves():
+    import warnings
+
+    from napari_scalespace.geometry import View
+    from napari_scalespace.model.config import get_preset
+    from napari_scalespace.render.image import ZoomWarning, warn_past_the_model
+
+    preset = get_preset("tiny", octaves=5, extra_octaves=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_past_the_model(preset, [View(5.0, 0.5, 0.5)]) is None
+    with pytest.warns(ZoomWarning, match=r"covers zooms 0 to 5 \(3 octaves with data \+ 2 "
+                                         r"learned past them\)"):
+        warn_past_the_model(preset, [View(1.0, 0.5, 0.5), View(5.5, 0.5, 0.5)])

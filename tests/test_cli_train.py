@@ -120,3 +120,139 @@ def test_time_limit_stops_with_a_checkpoint_and_records_the_absolute_image_path(
     assert info["images"] == [str(Path(HE).resolve())]
     res = cli("train", HE, "--out", str(tmp_path / "x"), "--time-limit", "0")
     assert res.returncode == 2 and "--time-limit must be > 0" in res.stderr
+
+
+# --- issue 20: settings validated, failed starts leave nothing, resume checked, one trainer ---
+
+def tiny_texture(path: Path, size: int = 128) -> Path:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:size, :size] / size
+    base = np.sin(12 * x + 3 * y)[..., None] * np.linspace(0.5, 1, 3)
+    img = ((base + 0.3 * rng.standard_normal((size, size, 3))) * 60 + 128).clip(0, 255)
+    Image.fromarray(img.astype(np.uint8)).save(path, quality=95)
+    return path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("napari-scalespace train: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--batch", "0"], "train.batch must be an integer in [1, 65536], got 0"),
+    (["--set", "g_lr=fast"], "train.g_lr must be a number in (0, 1], got 'fast'"),
+    (["--set", "betas=5"], "train.betas must be two numbers in [0, 1)"),
+    (["--set", "checkpoint_every=0"], "train.checkpoint_every must be an integer in [1, "),
+    (["--set", "radial_filters=maybe"], "generator.radial_filters must be true or false"),
+])
+def test_bad_settings_fail_in_one_line_before_a_run_folder_exists(tmp_path, capsys, args,
+                                                                   needle):
+    from napari_scalespace.cli import main
+
+    img = tiny_texture(tmp_path / "t.png")
+    run = tmp_path / "run"
+    assert main(["train", str(img), "--out", str(run), "--preset", "tiny", "--octaves", "1",
+                 "--steps", "1", *args]) == 2
+    assert needle in one_error_line(capsys)
+    assert not run.exists()
+
+
+def test_a_hand_edited_config_is_refused_in_one_line_on_resume(tmp_path, capsys):
+    from napari_scalespace.cli import main
+
+    img = tiny_texture(tmp_path / "t.png")
+    run = tmp_path / "run"
+    assert main(["train", str(img), "--out", str(run), "--preset", "tiny", "--octaves", "1",
+                 "--batch", "4", "--steps", "1", "--threads", "1"]) == 0
+    capsys.readouterr()
+    config = run / checkpoint.CONFIG
+    good = config.read_text()
+    for field, value in (("checkpoint_every", 0), ("g_lr", "fast"), ("betas", 5),
+                         ("batch", 0)):
+        data = json.loads(good)
+        data["train"][field] = value
+        config.write_text(json.dumps(data))
+        assert main(["train", "--out", str(run), "--resume", "--steps", "2"]) == 2
+        line = one_error_line(capsys)
+        assert str(config) in line and f"train.{field} must be" in line and repr(value) in line
+    config.write_text(good)
+    assert step_of(run) == 1  # nothing was written meanwhile
+
+
+def test_a_truncated_image_leaves_nothing_and_the_same_start_then_works(tmp_path, capsys):
+    from napari_scalespace.cli import main
+
+    good = tiny_texture(tmp_path / "good.jpg", 256)
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(data[: len(data) // 2])
+    run = tmp_path / "run"
+    common = ["--out", str(run), "--preset", "tiny", "--octaves", "2", "--batch", "4",
+              "--steps", "1", "--threads", "1"]
+    assert main(["train", str(truncated), *common]) == 2
+    assert "truncated.jpg: cannot decode image" in one_error_line(capsys)
+    assert not run.exists()
+    assert main(["train", str(good), *common]) == 0
+    assert step_of(run) == 1
+
+
+def test_resume_refuses_other_settings_and_images_and_applies_session_ones(tmp_path, capsys):
+    from napari_scalespace.cli import main
+
+    img = tiny_texture(tmp_path / "t.png")
+    other = tiny_texture(tmp_path / "other.png", 96)
+    run = tmp_path / "run"
+    assert main(["train", str(img), "--out", str(run), "--preset", "tiny", "--octaves", "1",
+                 "--batch", "4", "--steps", "1", "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--steps", "2", "--preset", "small",
+                 "--octaves", "2", "--batch", "8", "--set", "g_lr=0.001"]) == 2
+    line = one_error_line(capsys)
+    for part in ("preset: the run has tiny, given small", "octaves: the run has 1, given 2",
+                 "batch: the run has 4, given 8", "g_lr: the run has 0.002, given 0.001"):
+        assert part in line
+    assert main(["train", str(other), "--out", str(run), "--resume", "--steps", "2"]) == 2
+    line = one_error_line(capsys)
+    assert f"trained on {img}, given {other}" in line
+    assert step_of(run) == 1
+    # the same values, and session settings, are fine
+    assert main(["train", str(img), "--out", str(run), "--resume", "--steps", "3",
+                 "--preset", "tiny", "--octaves", "1", "--batch", "4", "--threads", "1",
+                 "--set", "checkpoint_every=1"]) == 0
+    err = capsys.readouterr().err
+    assert "for this session checkpoint_every: the run has 50, given 1" in err
+    assert [p.name for p in checkpoint.list_checkpoints(run)] == [
+        "step-00000001", "step-00000002", "step-00000003"]  # saved every step this session
+    assert checkpoint.read_config(run)[0].train.checkpoint_every == 50
+
+
+@pytest.mark.slow
+def test_a_second_process_cannot_train_into_a_run_being_trained(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "napari_scalespace", "train", HE, "--out", str(run),
+         "--preset", "tiny", "--steps", "100000", "--set", "checkpoint_every=2",
+         "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while step_of(run) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert step_of(run) >= 2
+        for args in (["--resume"], [HE, "--preset", "tiny"]):
+            res = cli("train", *args, "--out", str(run), "--steps", "100000")
+            assert res.returncode == 2
+            lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+            assert lines == [f"napari-scalespace train: error: run folder {run} is being "
+                             f"trained by another process (pid {proc.pid}); wait for it to "
+                             f"finish or stop it"], res.stderr
+        assert proc.poll() is None  # the first one trains on, undisturbed
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = step_of(run)
+    res = cli("train", "--out", str(run), "--resume", "--steps", str(killed_at + 1),
+              "--threads", "1")  # the OS freed the killed process's lock
+    assert res.returncode == 0, res.stderr
+    assert step_of(run) == killed_at + 1

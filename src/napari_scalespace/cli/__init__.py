@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from napari_scalespace import __version__
@@ -56,13 +57,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
 
     Bad input (``ValueError``, including ``CheckpointError``, and ``OSError``) is reported as one
-    line, ``napari-scalespace COMMAND: error: ...``, with exit status 2."""
+    line, ``napari-scalespace COMMAND: error: ...``, with exit status 2; warnings as one line
+    each, ``napari-scalespace COMMAND: warning: ...``."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, OSError) as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # warnings as one line each, like errors
+        warnings.showwarning = _warning_line(args.command)
+        try:
+            return args.func(args)
+        except (ValueError, OSError) as exc:
+            print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+
+def _warning_line(command: str):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"{PROG} {command}: warning: {text}", file=sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":

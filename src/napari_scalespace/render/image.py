@@ -7,6 +7,7 @@ never the training code. Views are rendered with canvases widened by the preset'
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 
 from .. import checkpoint
 from ..geometry import View
+from ..model.config import Preset
 from ..model.generator import Generator, latent
 
 
@@ -35,11 +37,38 @@ def scene_latent(G: Generator, info: dict, seed: int | None) -> torch.Tensor:
     return latent(G.cfg.z_dim, 0 if seed is None else seed, device)
 
 
+class ZoomWarning(UserWarning):
+    """A view deeper than the zooms the model learned (it renders flat there)."""
+
+
+def coverage(preset: Preset) -> str:
+    """What a model covers in zoom, in words: ``"zooms 0 to 5 (3 octaves with data + 2
+    learned past them)"``."""
+    total, extra = preset.generator.octaves, preset.train.extra_octaves
+    past = f" + {extra} learned past them" if extra else ""
+    return f"zooms 0 to {total} ({preset.data_octaves} octaves with data{past})"
+
+
+def warn_past_the_model(preset: Preset, views: list[View]) -> str | None:
+    """Warn (:class:`ZoomWarning`, one line) when a view is deeper than the model's octaves
+    (data + extra): there it has learned nothing and shows a flat colour. Returns the
+    message, or ``None`` when every view is covered."""
+    deepest = max((float(v.zoom) for v in views), default=0.0)
+    if deepest <= preset.generator.octaves:
+        return None
+    msg = (f"zoom {deepest:g} is past what the model learned: it covers {coverage(preset)}; "
+           f"deeper views show a flat colour")
+    warnings.warn(msg, ZoomWarning, stacklevel=3)
+    return msg
+
+
 @torch.inference_mode()
 def render_views(run_dir: str | Path, views: list[View], seed: int | None = None,
                  device: str = "auto") -> tuple[np.ndarray, dict]:
-    """``[N, R, R, C]`` float32 images in [0, 1] of ``views``, and the run's source info."""
+    """``[N, R, R, C]`` float32 images in [0, 1] of ``views``, and the run's source info.
+    Views past the model's zoom range are rendered with a :class:`ZoomWarning`."""
     G, info = load(run_dir, device)
+    warn_past_the_model(checkpoint.read_config(run_dir)[0], views)
     z = scene_latent(G, info, seed)
     out = G.render(views, z=z, extra=G.cfg.tile_margin)
     return to_unit(out).permute(0, 2, 3, 1).cpu().numpy(), info
