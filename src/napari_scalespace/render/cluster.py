@@ -25,8 +25,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["cluster_client", "distributed_learned_steps", "worker_renderer", "worker_source"]
 
 _cache: dict = {}
