@@ -72,6 +72,20 @@ class GeneratorConfig:
     """Output pixels per side by which canvases are widened when rendering tiles, so that the
     border effects of the last (margin-free) layers fall outside the tile: adjacent tiles then
     meet without seams. Training uses the published canvases (no widening)."""
+    memory_channels: int = 0
+    """Channels of the spatial memory (:mod:`.memory`): learnable grids in scene coordinates
+    read over each canvas pixel's footprint, for one scene with known positions. 0: none (the
+    published generator; required for several scenes)."""
+    memory_levels: int = 4
+    """Grids of the memory; level k has ``memory_cells * 2**k`` cells per scene unit."""
+    memory_cells: int = 16
+    """Cells per scene unit of the memory's coarsest level."""
+    memory_canvases: tuple[int, ...] = (0,)
+    """Canvases that receive the memory as extra channels (0 = the input canvas, mixed with
+    the features; others appended after their features)."""
+    memory_extent: tuple[float, float] = (1.0, 1.0)
+    """Scene extent (y, x) in scene units the memory covers (the image's, set when a run is
+    created)."""
 
     def __post_init__(self) -> None:
         c = _Checker(self, "generator")
@@ -96,6 +110,30 @@ class GeneratorConfig:
         c.boolean("radial_filters")
         c.number("output_scale", 0, 1e6, lo_open=True)
         c.integer("tile_margin", 0, 1024)
+        c.integer("memory_channels", 0, 256)
+        c.integer("memory_levels", 1, 16)
+        c.integer("memory_cells", 1, 1 << 16)
+        canvases = self.memory_canvases
+        if not isinstance(canvases, tuple | list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= self.num_layers
+                for i in canvases):
+            raise ValueError(f"generator.memory_canvases must be a list of canvas indices in "
+                             f"[0, {self.num_layers}], got {canvases!r}")
+        object.__setattr__(self, "memory_canvases", tuple(sorted(set(canvases))))
+        extent = self.memory_extent
+        if (not isinstance(extent, tuple | list) or len(extent) != 2 or not all(
+                _is_number(e) and 0 < e <= 1e6 for e in extent)):
+            raise ValueError(f"generator.memory_extent must be two positive numbers (y, x), "
+                             f"got {extent!r}")
+        object.__setattr__(self, "memory_extent", tuple(float(e) for e in extent))
+        if self.memory_channels:
+            cells = self.memory_cells * 2 ** (self.memory_levels - 1)
+            values = self.memory_channels * math.prod(math.ceil(e * cells) for e in extent)
+            if values > 1 << 28:
+                raise ValueError(f"generator.memory: the finest level alone would hold "
+                                 f"{values:,} values (memory_channels x {cells} cells per scene "
+                                 f"unit over the extent); at most {1 << 28:,}: fewer levels, "
+                                 f"cells or channels")
 
 
 @dataclass(frozen=True)

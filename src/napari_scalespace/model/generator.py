@@ -3,8 +3,12 @@
 ``Generator(cfg)(z, zoom, cy, cx)`` -> ``[B, channels, R, R]``: the mapping network turns ``z``
 into ``w``; the input canvas is the Fourier features of canvas 0 mixed by a learned matrix; the
 synthesis layers refine it canvas by canvas (appending the features assigned to each canvas),
-and ToRGB gives the image. Nothing but the features depends on the view, so two overlapping
-views of the same ``z`` render the same scene where they overlap.
+and ToRGB gives the image. With a spatial memory (``memory_channels > 0``, one scene with
+known positions), the canvases listed in ``memory_canvases`` also receive the memory read over
+their pixels (:mod:`.memory`) as extra channels: mixed with the features at the input canvas,
+appended after the features elsewhere. Nothing but the features and the memory depends on the
+view, and both are functions of world position and pixel footprint, so two overlapping views of
+the same ``z`` render the same scene where they overlap.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ..geometry import View
 from .config import GeneratorConfig
 from .fourier import FourierFeatures
 from .mapping import MappingNetwork
+from .memory import SpatialMemory
 from .schedule import layer_specs, transitions
 from .synthesis import SynthesisLayer, stage
 
@@ -31,11 +36,16 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers)
         self.features = FourierFeatures(cfg, self.specs, seed=feature_seed)
         counts = self.features.counts
-        n0 = counts[0]
-        if n0 == 0:
+        if counts[0] == 0:
             raise ValueError("no Fourier feature is low enough for the input canvas: "
                              "raise num_features")
-        self.input_weight = nn.Parameter(torch.randn(self.specs[0].channels, n0))
+        self.memory = None
+        if cfg.memory_channels:
+            self.memory = SpatialMemory(cfg.memory_channels, cfg.memory_levels,
+                                        cfg.memory_cells, tuple(cfg.memory_extent))
+        # channels appended at each canvas: its features, then the memory where it is read
+        self.appended = [n + self._memory_channels(i) for i, n in enumerate(counts)]
+        self.input_weight = nn.Parameter(torch.randn(self.specs[0].channels, self.appended[0]))
         layers = []
         channels = self.specs[0].channels
         for t in self.transitions:
@@ -43,9 +53,15 @@ class Generator(nn.Module):
             cur = self.specs[-1] if t.is_torgb else self.specs[t.index]
             layers.append(SynthesisLayer(cfg, prev, cur, t, channels, impl=impl))
             if not t.is_torgb:
-                channels = cur.channels + counts[t.index]
+                channels = cur.channels + self.appended[t.index]
         self.layers = nn.ModuleList(layers)
         self._plans: dict[int, tuple] = {0: (self.specs, self.transitions)}
+
+    def _memory_channels(self, canvas: int) -> int:
+        """Memory channels read at ``canvas`` (0 where the memory is not read)."""
+        if self.memory is None or canvas not in self.cfg.memory_canvases:
+            return 0
+        return self.memory.channels
 
     def plan(self, extra: int) -> tuple[list, list]:
         """(canvases, transitions) for canvases widened by ``extra`` output pixels per side."""
@@ -97,11 +113,13 @@ class Generator(nn.Module):
             w = self.mapping(z, psi=psi, update_w_avg=update_emas)
         with stage("fourier_features"):
             feats = self.features(specs[0], 0, zoom, cy, cx)
+            if self._memory_channels(0):
+                feats = torch.cat([feats, self._read_memory(specs[0], zoom, cy, cx)], 1)
             weight = self.input_weight / math.sqrt(feats.shape[1])
             x = torch.nn.functional.conv2d(feats, weight[:, :, None, None])
         for layer, t in zip(self.layers, plan, strict=True):
             x = layer(x, w, t.padding, update_emas=update_emas)
-            if not t.is_torgb and self.features.counts[t.index]:
+            if not t.is_torgb and self.appended[t.index]:
                 with stage("fourier_features"):
                     x = self._append_features(x, specs[t.index], t.index, zoom, cy, cx)
         if extra:
@@ -110,17 +128,27 @@ class Generator(nn.Module):
             x = x[:, :, m:m + R, m:m + R]
         return x * self.cfg.output_scale
 
+    def _read_memory(self, spec, zoom, cy, cx, dtype=torch.float32) -> torch.Tensor:
+        with stage("memory"):
+            return self.memory(spec.rate, spec.margin, zoom, cy, cx, dtype=dtype)
+
     def _append_features(self, x: torch.Tensor, spec, index: int, zoom, cy, cx) -> torch.Tensor:
-        """``cat([x, features], 1)`` channels-last, the features written in place into their
-        channels of the result (no separate feature tensor, no layout change)."""
+        """``cat([x, features, memory], 1)`` channels-last, the features written in place into
+        their channels of the result (no separate feature tensor, no layout change)."""
         C, n = x.shape[1], self.features.counts[index]
+        mem = (self._read_memory(spec, zoom, cy, cx, dtype=x.dtype)
+               if self._memory_channels(index) else None)
         if torch.compiler.is_compiling():  # traceable form
             f = self.features(spec, index, zoom, cy, cx, dtype=x.dtype)
-            return torch.cat([x, f], 1).contiguous(memory_format=torch.channels_last)
-        out = torch.empty(x.shape[0], C + n, *x.shape[2:], dtype=x.dtype, device=x.device,
-                          memory_format=torch.channels_last)
-        self.features(spec, index, zoom, cy, cx, dtype=x.dtype, out=out[:, C:])
-        out[:, :C].copy_(x)  # last: ``out`` takes x's autograd history only here
+            parts = [x, f] if mem is None else [x, f, mem]
+            return torch.cat(parts, 1).contiguous(memory_format=torch.channels_last)
+        out = torch.empty(x.shape[0], C + self.appended[index], *x.shape[2:], dtype=x.dtype,
+                          device=x.device, memory_format=torch.channels_last)
+        if n:
+            self.features(spec, index, zoom, cy, cx, dtype=x.dtype, out=out[:, C:C + n])
+        if mem is not None:
+            out[:, C + n:].copy_(mem)
+        out[:, :C].copy_(x)  # ``out`` takes x's autograd history here
         return out
 
     @torch.inference_mode()
