@@ -28,7 +28,8 @@ complete. Readers ignore ``.tmp-*`` entries; the next save deletes them. Older c
 deleted (renamed to ``.tmp-*`` first, so a half-deleted directory is never mistaken for a
 checkpoint) after the new one is in place; ``keep`` of them are retained.
 
-One process writes to a run at a time. Nothing here uses pickle: tensors are read with
+One process writes to a run at a time: the trainer holds the run's :class:`.run_lock.RunLock`
+while it trains. Nothing here uses pickle: tensors are read with
 ``safetensors.torch.load_file`` and everything else is JSON.
 """
 
