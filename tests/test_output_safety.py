@@ -133,3 +133,14 @@ def test_compare_and_the_cluster_export_follow_the_same_rule(run_dir, tmp_path):
     with pytest.raises(ValueError, match="run folder"):
         next(distributed_learned_steps(None, run, run / "x.zarr", octaves=1, overwrite=True))
     assert tree(notes) == {"a.txt": b"a"} and tree(run) == before
+
+
+def test_the_runs_compare_folder_is_the_one_place_inside_a_run(run_dir, tmp_path):
+    """RUN/compare/ (the compare widget's and the demo's default) holds no file of the run;
+    stores may go there, and nowhere else inside the run."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    assert check_output(run / "compare" / "learned.zarr", protect=[run])
+    for bad in (run / "compare", run / "checkpoints" / "x.zarr", run / "x.zarr"):
+        with pytest.raises(ValueError, match="run"):
+            check_output(bad, overwrite=True, protect=[run])

@@ -9,9 +9,10 @@ calls it). The rule:
   attributes, and the folder holds nothing but the store's own entries): replaced only with
   ``overwrite=True`` (``--overwrite``);
 - anything else (a file, a folder of other files, a foreign zarr store): refused;
-- whatever the flags: never a run folder, a path inside one or a folder holding one, and
-  never a protected path (the run being exported, the source image), a path inside one or a
-  folder holding one.
+- whatever the flags: never a run folder, a path inside one (except inside its ``compare/``
+  folder, which holds no file of the run: ``RUN/compare/learned.zarr`` is where the compare
+  widget and the demo put their pyramids) or a folder holding one, and never a protected path
+  (the run being exported, the source image), a path inside one or a folder holding one.
 
 Errors are one line (ValueError). Runs are recognised by their file layout only
 (``config.json`` beside ``latest`` or ``checkpoints/``), without importing torch.
@@ -27,6 +28,8 @@ from pathlib import Path
 __all__ = ["check_output", "is_our_store", "is_run_folder"]
 
 OURS = "napari_scalespace"
+COMPARE = "compare"
+"""The one folder of a run where outputs may go (the compare widget's and demo's default)."""
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
@@ -75,19 +78,28 @@ def _within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+def _in_compare(target: Path, run: Path) -> bool:
+    """Whether ``target`` is strictly inside the run's ``compare/`` folder (no run file lives
+    there: :mod:`..checkpoint` writes ``config.json``, ``latest`` and ``checkpoints/``)."""
+    return _within(target, run / COMPARE) and target != run / COMPARE
+
+
 def check_output(out: str | os.PathLike, overwrite: bool = False,
                  protect: Iterable[str | os.PathLike | None] = ()) -> Path:
     """Check that a store may be created at ``out`` (see the module docstring); returns the
     resolved path. Raises ValueError (one line) otherwise. Nothing is written or deleted."""
     target = _resolved(out)
     for parent in (target, *target.parents):
-        if is_run_folder(parent):
+        if is_run_folder(parent) and not _in_compare(target, parent):
             where = "a run folder" if parent == target else f"inside the run folder {parent}"
-            raise ValueError(f"{out}: is {where}; write stores outside runs")
+            raise ValueError(f"{out}: is {where}; write stores outside runs (or in its "
+                             f"{COMPARE}/ folder)")
     for p in protect:
         if p is None or str(p) == "":
             continue
         guarded = _resolved(p)
+        if is_run_folder(guarded) and _in_compare(target, guarded):
+            continue
         if _within(target, guarded):
             raise ValueError(f"{out}: is {'' if target == guarded else 'inside '}{p}, which "
                              f"this command reads; choose another output folder")
