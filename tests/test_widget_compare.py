@@ -59,6 +59,7 @@ def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_vie
     assert [d.shape for d in learned.data] == [d.shape for d in truth.data]
     grid = viewer_grid(viewer)
     assert grid.enabled and not viewer.layers["other"].visible
+    assert widget.open_button.text == "Close side by side"
     # learned on the left, truth on the right of a 1 x 2 grid
     assert grid.position(viewer.layers.index(learned), viewer.layers) == (0, 0)
     assert grid.position(viewer.layers.index(truth), viewer.layers) == (0, 1)
@@ -79,6 +80,56 @@ def test_export_and_compare_opens_learned_and_truth_side_by_side(make_napari_vie
     assert [[d.shape for d in layer.data] for layer in opened[0]] == [
         [d.shape for d in layer.data] for layer in opened[1]]
     assert [len(layer.data) for layer in opened[0]] == [3, 3, 3]
+    # opening other layers ended the comparison: the grid is off, "other" is shown again
+    assert not grid.enabled and viewer.layers["other"].visible
+    assert widget.open_button.text == "Open side by side"
+    # reopened and closed with the button: the pyramids are hidden, the rest is as before
+    zarr_layers = [x for x in viewer.layers if x.name not in ("other", "learned", "truth")]
+    for layer in zarr_layers[1:]:
+        layer.visible = False
+    widget.open_button.changed.emit(True)
+    assert grid.enabled and not viewer.layers["other"].visible and learned.visible
+    assert [x.name for x in viewer.layers].count("learned") == 1  # the same layers, reused
+    widget.open_button.changed.emit(True)
+    qtbot.wait(200)
+    assert not grid.enabled and viewer.layers["other"].visible and zarr_layers[0].visible
+    assert not learned.visible and not truth.visible
+    assert not any(x.visible for x in zarr_layers[1:])  # hidden by the user: left hidden
+
+
+@pytest.mark.gui
+def test_side_by_side_is_undone_when_the_comparison_ends(make_napari_viewer):
+    """Only the layers it hid are shown again (one hidden before stays hidden), the grid gets
+    its earlier settings back; removing a pyramid or adding a layer ends the comparison."""
+    from napari_scalespace._widgets._napari_compat import viewer_grid
+    from napari_scalespace._widgets._side_by_side import SideBySide
+
+    viewer = make_napari_viewer()
+    shown = viewer.add_image(np.zeros((8, 8)), name="shown")
+    hidden = viewer.add_image(np.zeros((8, 8)), name="hidden before", visible=False)
+    grid = viewer_grid(viewer)
+    grid.shape, grid.stride = (2, 3), 2  # the user's settings, grid mode off
+    sbs = SideBySide(viewer)
+    pair = [(np.ones((16, 16)), {"name": "learned"}), (np.ones((16, 16)), {"name": "truth"})]
+    learned, truth = sbs.open(pair)
+    assert grid.enabled and tuple(grid.shape) == (1, 2) and grid.stride == 1
+    assert not shown.visible and learned.visible and truth.visible
+    sbs.close()  # the pyramids are hidden, not removed (napari 0.9.2's grid-mode crash)
+    assert [x.name for x in viewer.layers] == ["shown", "hidden before", "learned", "truth"]
+    assert (grid.enabled, tuple(grid.shape), grid.stride) == (False, (2, 3), 2)
+    assert shown.visible and not hidden.visible and not learned.visible
+    # reopening reuses the layers of the same names with the new data
+    again = sbs.open([(np.full((16, 16), 2.0), {"name": "learned"}), pair[1]])
+    assert again[0] is learned and learned.visible and learned.data[0, 0] == 2
+    # removing one of the pyramids ends it; the other stays
+    viewer.layers.remove(learned)
+    assert not grid.enabled and shown.visible and not sbs.active and truth in viewer.layers
+    # so does adding a layer; learned is left of truth again whichever layer was reused
+    learned, truth = sbs.open(pair)
+    assert [x.name for x in viewer.layers] == ["shown", "hidden before", "learned", "truth"]
+    assert grid.position(2, viewer.layers) == (0, 0) and grid.position(3, viewer.layers) == (0, 1)
+    viewer.add_image(np.zeros((4, 4)), name="new")
+    assert not grid.enabled and shown.visible and viewer.layers["new"].visible
 
 
 @pytest.mark.gui

@@ -85,8 +85,10 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     settle()
     assert layer.data_level > 0  # the whole scene is shown from a coarse level
     renderer.reset_stats()
-    viewer_camera(viewer).center = (R * 20.5, R * 30.5)
-    viewer_camera(viewer).zoom = 8.0  # 8 screen pixels per finest-level pixel: a few tiles in view
+    # the layer overlays its source image (world units = source pixels or physical units)
+    viewer_camera(viewer).center = tuple(layer.data_to_world((R * 20.5, R * 30.5)))
+    px = float(layer.scale[-1])  # world units per finest-level pixel
+    viewer_camera(viewer).zoom = 8.0 / px  # 8 screen pixels per finest-level pixel: a few tiles
     settle()
     assert layer.data_level == 0
     calls, tiles = renderer.stats.generator_calls, renderer.stats.tiles_rendered
@@ -98,8 +100,8 @@ def test_zooming_in_renders_only_the_tiles_in_view_and_revisits_are_free(
     assert 1 <= tiles <= with_ring
     assert calls < tiles  # napari's chunk requests were coalesced into batches
     renderer.reset_stats()
-    viewer_camera(viewer).zoom = 4.0
-    viewer_camera(viewer).zoom = 8.0  # the same view again
+    viewer_camera(viewer).zoom = 4.0 / px
+    viewer_camera(viewer).zoom = 8.0 / px  # the same view again
     settle()
     assert renderer.stats.generator_calls == 0
     # progressive: the generator ran only on the scheduler's thread (reads never render)
@@ -160,3 +162,41 @@ def test_level_kind_follows_napari_async_slicing(make_napari_viewer, run_dir):
     scheduler = layer._scalespace_refresher.scheduler
     viewer.layers.remove(layer)
     assert scheduler._closed
+
+
+@pytest.mark.gui
+def test_jump_to_zoom_shows_the_layer_in_world_units_from_anywhere(make_napari_viewer, qtbot,
+                                                                   run_dir, tmp_path):
+    """The camera lives in world coordinates: a layer in metres (scale 1e-6) and a camera
+    centred off the layer used to give a black canvas after a jump."""
+    from napari_scalespace._widgets.scale_space_widget import ScaleSpaceWidget, canvas_pixels
+
+    viewer = make_napari_viewer(show=True)
+    widget = ScaleSpaceWidget(viewer)
+    widget.run.value = run_dir
+    widget.octaves.value = 4
+    layer = widget.add_layer()
+    layer.scale = (1e-6, 1e-6)  # 1 um pixels, in metres
+    camera = viewer_camera(viewer)
+    camera.center = (0.0, -5.0, -5.0)  # far off the layer
+    layer.visible = False
+    refresher = layer._scalespace_refresher
+    for zoom in (1.0, 3.0):
+        widget.jump_to_zoom(zoom)
+        assert layer.visible
+        (y0, y1), (x0, x1) = layer.extent.world[:, -2:].T
+        cy, cx = camera.center[-2:]
+        assert y0 <= cy <= y1 and x0 <= cx <= x1
+        # the canvas spans a view of side 2**-zoom of the scene (tiny, 4 octaves: 512 finest
+        # pixels of 1e-6 m per scene unit)
+        assert 1 / layer.metadata["renderer"].grid(4).pixel_size(0) == pytest.approx(512)
+        side = canvas_pixels(viewer) / camera.zoom
+        assert side == pytest.approx(512 * 2.0**-zoom * 1e-6, rel=1e-6)
+        qtbot.waitUntil(lambda: refresher.scheduler.idle, timeout=60_000)
+        qtbot.wait(300)
+        shot = viewer.screenshot(canvas_only=True)
+        assert shot[..., :3].std() > 1 and shot[..., :3].mean() > 10, f"black at zoom {zoom}"
+    # keeps a centre on the layer
+    camera.center = (0.0, y0 + 0.25 * (y1 - y0), x0 + 0.25 * (x1 - x0))
+    widget.jump_to_zoom(2.0)
+    assert camera.center[-2:] == pytest.approx((y0 + 0.25 * (y1 - y0), x0 + 0.25 * (x1 - x0)))

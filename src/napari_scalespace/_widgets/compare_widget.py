@@ -3,6 +3,9 @@ of a run on one grid, open them side by side (napari grid mode, one camera), eva
 (:mod:`napari_scalespace.eval`) and show the per-octave table, the metric plots and the contact
 sheet (learned | truth | bicubic at every zoom) in tabs.
 
+"Open side by side" is undone when the comparison ends (:mod:`._side_by_side`); the form
+scrolls (:mod:`._dock`).
+
 Export and evaluation run in a napari thread worker (progress bar, cancel between bands of
 tiles and between units of the evaluation); the worker only yields progress and the report, the
 widget does all Qt and viewer work.
@@ -24,12 +27,11 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
+from ._dock import ScrollableDock
 from ._llvm_guard import block_triton_if_unsafe
-from ._napari_compat import viewer_grid
+from ._side_by_side import SideBySide
 from ._worker import errors_returned, start
 
 RUN_IMAGE = "the run's image file"
@@ -65,7 +67,7 @@ def _export_and_compare(run: Path, image, out: Path, octaves: int | None, seed: 
     return "done"
 
 
-class CompareWidget(QWidget):
+class CompareWidget(ScrollableDock):
     """Dock widget: export a run's learned pyramid and its ground truth, compare them."""
 
     def __init__(self, napari_viewer) -> None:
@@ -81,7 +83,9 @@ class CompareWidget(QWidget):
         self.reuse = CheckBox(label="keep complete pyramids already there", value=True)
         self.start_button = PushButton(text="Export and compare")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.open_button = PushButton(text="Open side by side")
+        self.open_button = PushButton(text="Open side by side",
+                                      tooltip="learned | truth alone in a 1 x 2 grid; other "
+                                              "layers are hidden until it is closed")
         self.form = Container(widgets=[self.run, self.image, self.octaves, self.seed, self.out,
                                        self.views, self.reuse, self.start_button,
                                        self.cancel_button, self.open_button])
@@ -92,6 +96,7 @@ class CompareWidget(QWidget):
         self.plot = QLabel("no evaluation yet")
         self.sheet = QLabel("no evaluation yet")
         self.tabs = QTabWidget()
+        self.tabs.setMinimumHeight(240)
         self.tabs.addTab(self.table, "table")
         for label, name in ((self.plot, "plots"), (self.sheet, "contact sheet")):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -99,13 +104,14 @@ class CompareWidget(QWidget):
             scroll.setWidget(label)
             scroll.setWidgetResizable(True)
             self.tabs.addTab(scroll, name)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addWidget(self.status)
-        layout.addWidget(self.tabs)
+        for widget in (self.form.native, self.status, self.tabs):
+            self.body.addWidget(widget)
+        self.side_by_side = SideBySide(self.viewer)
         self.start_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
-        self.open_button.changed.connect(lambda: self.open_side_by_side())
+        self.open_button.changed.connect(self.toggle_side_by_side)
+        self.viewer.layers.events.inserted.connect(lambda e: self._show_open_state())
+        self.viewer.layers.events.removed.connect(lambda e: self._show_open_state())
         self.viewer.layers.events.inserted.connect(lambda e: self.image.reset_choices())
         self.viewer.layers.events.removed.connect(lambda e: self.image.reset_choices())
         self.worker = None
@@ -156,6 +162,8 @@ class CompareWidget(QWidget):
                                     "ground-truth image as a layer and pick it")
             return
         block_triton_if_unsafe()
+        self.side_by_side.end()  # another action: the previous comparison's view is undone
+        self._show_open_state()
         self._cancel.clear()
         self.result = None
         self._done = dict.fromkeys(UNITS, 0)
@@ -231,9 +239,9 @@ class CompareWidget(QWidget):
                                 "incomplete and is written again next time")
             return
         self.open_side_by_side()
-        self.status.setText(f"learned | truth in {self.out_dir()}; per octave: model vs "
-                            "bicubic zoom of zoom 0 (metrics.json, metrics.png, "
-                            "contact_sheet.png)")
+        self.status.setText(f"learned | truth in {self.out_dir()} (other layers hidden until "
+                            "Close side by side); per octave: model vs bicubic zoom of zoom 0 "
+                            "(metrics.json, metrics.png, contact_sheet.png)")
 
     def _on_error(self, message: str) -> None:
         self.result = "error"
@@ -245,9 +253,19 @@ class CompareWidget(QWidget):
             self._progress = None
         self.start_button.enabled, self.cancel_button.enabled = True, False
 
+    def toggle_side_by_side(self) -> None:
+        if self.side_by_side.active:
+            self.close_side_by_side()
+        else:
+            self.open_side_by_side()
+
+    def _show_open_state(self) -> None:
+        self.open_button.text = ("Close side by side" if self.side_by_side.active
+                                 else "Open side by side")
+
     def open_side_by_side(self) -> list:
-        """Add the two pyramids of the output folder (learned left, truth right) in grid mode;
-        other layers are hidden (not removed). Returns the two layers."""
+        """Show the two pyramids of the output folder (learned left, truth right) alone in a
+        1 x 2 grid (:class:`.SideBySide`). Returns the two layers."""
         from ..eval.compare import LEARNED, TRUTH
         from ..reader import pyramid_layer
         from ..render.export import is_complete
@@ -258,16 +276,17 @@ class CompareWidget(QWidget):
         if missing:
             self.status.setText(f"no complete pyramid at {', '.join(missing)}: export first")
             return []
-        for layer in self.viewer.layers:
-            layer.visible = False
-        added = []
+        pairs = []
         for store, name in zip(stores, ("learned", "truth"), strict=True):  # left to right
-            if name in self.viewer.layers:
-                self.viewer.layers.remove(name)
             data, kwargs, _ = pyramid_layer(store, name=name)
-            added.append(self.viewer.add_image(data, **kwargs))
-        grid = viewer_grid(self.viewer)
-        grid.stride, grid.shape, grid.enabled = 1, (1, 2), True
-        self.viewer.reset_view()
+            pairs.append((data, kwargs))
+        added = self.side_by_side.open(pairs)
+        self._show_open_state()
         return added
 
+    def close_side_by_side(self) -> None:
+        """Hide the two pyramids, set the grid back and show the layers hidden for them."""
+        self.side_by_side.close()
+        self._show_open_state()
+        self.status.setText("closed the comparison; the grid and the other layers are as "
+                            "before")
