@@ -223,6 +223,14 @@ def canvas_edges(
     return torch.arange(-m, sr + m + 1, dtype=dtype, device=device) / sr - 0.5
 
 
+def grid_source_edges(cells: int, cells_per_unit: float, height: int, width: int) -> np.ndarray:
+    """Edges of the cells of a scene-coordinate grid (cell n spans
+    ``[n / g, (n + 1) / g]`` scene units, g = ``cells_per_unit``) in source pixel coordinates
+    of an H x W image: ``S n / g`` for n = 0..cells, S = min(H, W)."""
+    s = _shorter_side(height, width)
+    return s * np.arange(_int("cells", cells, 1) + 1, dtype=np.float64) / cells_per_unit
+
+
 def grid_position(world: torch.Tensor, cells_per_unit: float) -> torch.Tensor:
     """World coordinates (scene units) -> position on a grid of ``cells_per_unit`` cells per
     scene unit whose cell n is centred at ``(n + 1/2) / cells_per_unit``: ``t = p g - 1/2``

@@ -28,11 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..geometry import View, source_pixel_edges
+from ..geometry import View, grid_source_edges, source_pixel_edges
 from ._area import apply_area, area_matrix
 from .sources import ImageSource
 
-__all__ = ["area_patch", "cut_patch", "cut_patches"]
+__all__ = ["area_grid", "area_patch", "cut_patch", "cut_patches"]
 
 
 def area_patch(source: ImageSource, view: View, resolution: int) -> np.ndarray:
@@ -58,3 +58,15 @@ def cut_patches(source: ImageSource, views: Sequence[View], resolution: int) -> 
     for i, view in enumerate(views):
         out[i] = area_patch(source, view, resolution)
     return torch.from_numpy(out * np.float32(2.0) - np.float32(1.0))
+
+
+def area_grid(source: ImageSource, shape: tuple[int, int], cells_per_unit: float) -> torch.Tensor:
+    """The source area-averaged over the cells of a scene-coordinate grid of ``shape`` cells
+    (``cells_per_unit`` per scene unit, from the scene's origin; cells past the image edge
+    replicate it): float32 ``[C, Ny, Nx]`` in [-1, 1]. Reads the whole image."""
+    ye = grid_source_edges(shape[0], cells_per_unit, source.height, source.width)
+    xe = grid_source_edges(shape[1], cells_per_unit, source.height, source.width)
+    r0, r1, wy = area_matrix(ye, source.height)
+    c0, c1, wx = area_matrix(xe, source.width)
+    v = np.clip(apply_area(wy, source.read(r0, r1, c0, c1), wx), 0.0, 1.0)
+    return torch.from_numpy(v * np.float32(2.0) - np.float32(1.0))

@@ -144,6 +144,31 @@ class SpatialMemory(nn.Module):
             out = v if out is None else out + v
         return out.to(dtype)
 
+    @torch.no_grad()
+    def init_from(self, images: list[torch.Tensor]) -> None:
+        """Start from an image pyramid: ``images[k]`` (``[c, Ny_k, Nx_k]``, the image averaged
+        over level k's cells) goes into the first ``c`` channels as a Laplacian pyramid: level
+        0 holds the coarsest image, level k what level k's image adds to the levels below it,
+        read over level k's cells. The memory's read then starts at the image (band-limited
+        at each canvas), so the generator has the layout from the first step; the remaining
+        channels start at zero."""
+        for k, (grid, image) in enumerate(zip(self.grids, images, strict=True)):
+            c = min(self.channels, image.shape[0])
+            if tuple(image.shape[1:]) != tuple(grid.shape[1:]):
+                raise ValueError(f"memory level {k}: image of {tuple(image.shape[1:])} cells, "
+                                 f"the grid has {tuple(grid.shape[1:])}")
+            image = image.to(device=grid.device)
+            below = torch.zeros_like(image[:c], dtype=torch.float64)
+            g = self.cells_per_unit(k)
+            ey, ex = ((torch.arange(n + 1, dtype=torch.float64, device=grid.device) / g)[None]
+                      for n in grid.shape[1:])
+            for j in range(k):
+                gj = self.cells_per_unit(j)
+                below += footprint_mean(self.grids[j][:c].to(torch.float64),
+                                        grid_position(ey, gj), grid_position(ex, gj))[0]
+            grid.zero_()
+            grid[:c] = (image[:c].to(torch.float64) - below).to(grid)
+
     def extra_repr(self) -> str:
         shapes = ", ".join("x".join(map(str, g.shape[1:])) for g in self.grids)
         return f"channels={self.channels}, levels={shapes}"

@@ -37,7 +37,9 @@ import torch
 from .. import checkpoint
 from ..data.collection import Collection
 from ..data.dataset import PatchDataset
+from ..data.patches import area_grid
 from ..data.sampler import OctaveSchedule
+from ..geometry import scene_extent
 from ..model.config import Preset
 from ..model.discriminator import Discriminator
 from ..model.generator import Generator, latent
@@ -159,8 +161,21 @@ class Trainer:
             raise ValueError(f"the preset renders {g_cfg.channels} channel(s) but the images "
                              f"have {self.dataset.channels}")
         self.single_scene = self.dataset.scenes == 1  # one image, or a collection
+        if g_cfg.memory_channels:  # a spatial memory covers the one scene's extent
+            if not self.known_positions:
+                raise ValueError("a spatial memory (generator.memory_channels > 0) needs one "
+                                 "image with known positions (positions=known)")
+            source = self.dataset.sources[0]
+            extent = scene_extent(source.height, source.width)
+            if not resume and tuple(g_cfg.memory_extent) != extent:
+                g_cfg = dataclasses.replace(g_cfg, memory_extent=extent)
+                self.preset = preset = dataclasses.replace(preset, generator=g_cfg)
         torch.manual_seed(seed)
         self.G = Generator(g_cfg, impl=impl).to(self.device)
+        if self.G.memory is not None and not resume:  # the image pyramid, as a head start
+            memory = self.G.memory
+            memory.init_from([area_grid(source, tuple(grid.shape[1:]), memory.cells_per_unit(k))
+                              for k, grid in enumerate(memory.grids)])
         self.D = Discriminator(d_cfg).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas, eps=1e-8)

@@ -1,0 +1,94 @@
+"""Training with a spatial memory: it starts from the image's pyramid, covers the image's
+extent, is refused without known positions, and a run with it checkpoints and resumes
+bit-identically (a run without one still loads: the shipped sample has none)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from napari_scalespace import checkpoint
+from napari_scalespace.data import open_source
+from napari_scalespace.data.patches import cut_patches
+from napari_scalespace.data.samples import sample_run
+from napari_scalespace.geometry import View
+from napari_scalespace.model.config import get_preset
+from napari_scalespace.model.generator import Generator
+from napari_scalespace.train.trainer import Trainer
+from test_train_trainer import texture
+
+MEMORY = {"memory_channels": 4, "memory_levels": 3, "memory_cells": 8,
+          "memory_canvases": (0, 3)}
+
+
+def preset(**kw):
+    return get_preset("tiny", **{"octaves": 2, "batch": 4, "checkpoint_every": 2,
+                                 "positions": "known", **MEMORY, **kw})
+
+
+def wide_texture() -> np.ndarray:
+    return np.concatenate([texture(128), texture(128)[:, :64]], 1)  # extent 1 x 1.5
+
+
+def test_the_memory_covers_the_image_and_starts_from_its_pyramid(tmp_path):
+    source = open_source(wide_texture())
+    trainer = Trainer(tmp_path / "run", [source], preset(), seed=0)
+    memory = trainer.G.memory
+    assert trainer.preset.generator.memory_extent == (1.0, 1.5)
+    recorded, _ = checkpoint.read_config(tmp_path / "run")
+    assert recorded.generator.memory_extent == (1.0, 1.5)
+    assert [tuple(g.shape) for g in memory.grids] == [(4, 8, 12), (4, 16, 24), (4, 32, 48)]
+    # the memory's read over the pixels of a view is close to the image's area patch there
+    views = [View(1.0, 0.5, 0.75), View(2.0, 0.3, 1.1)]
+    want = cut_patches(source, views, 32)
+    with torch.no_grad():
+        got = memory(32, 0, torch.tensor([v.zoom for v in views]),
+                     torch.tensor([v.cy for v in views]), torch.tensor([v.cx for v in views]))
+    assert got[:, 3].abs().max() == 0  # channels past the image's start at zero
+    err = (got[:, :3] - want).square().mean().item()
+    assert err < 0.1 * want.var().item()
+    trainer.close()
+
+
+def test_a_memory_needs_known_positions(tmp_path):
+    source = open_source(texture(128))
+    with pytest.raises(ValueError, match="known positions"):
+        Trainer(tmp_path / "run", [source, source], preset(positions="unknown"), seed=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_with_memory_resumes_bit_identically(tmp_path):
+    source = open_source(texture(128))
+    straight = Trainer(tmp_path / "a", [source], preset(), seed=3)
+    for _ in straight.run(4):
+        pass
+    straight.close()
+    first = Trainer(tmp_path / "b", [source], preset(), seed=3)
+    for _ in first.run(2):
+        pass
+    first.close()
+    resumed = Trainer(tmp_path / "b", [source], resume=True)
+    assert resumed.step_count == 2
+    for _ in resumed.run(4):
+        pass
+    resumed.close()
+    a = checkpoint.latest_checkpoint(tmp_path / "a")
+    b = checkpoint.latest_checkpoint(tmp_path / "b")
+    for name in ("generator.safetensors", "generator_ema.safetensors",
+                 "discriminator.safetensors"):
+        want, got = load_file(a / name), load_file(b / name)
+        assert want.keys() == got.keys()
+        assert all(torch.equal(want[k], got[k]) for k in want), name
+    assert any(k.startswith("memory.") for k in load_file(a / "generator.safetensors"))
+    G = Trainer(tmp_path / "b", [source], resume=True).G
+    assert G.memory is not None and any(g.abs().sum() > 0 for g in G.memory.grids)
+
+
+def test_a_run_without_memory_still_loads():
+    preset_, _ = checkpoint.read_config(sample_run())
+    assert preset_.generator.memory_channels == 0
+    G, _, _ = checkpoint.load_generator(sample_run(), lambda p: Generator(p.generator))
+    assert G.memory is None
+    assert G.render([View(1.0, 0.5, 0.5)]).std() > 0
