@@ -119,13 +119,15 @@ def read_pyramid(path) -> list:
 
 
 def scale_space_layer(run_dir: str | Path, seed: int | None = None, octaves: int | None = None,
-                      device: str = "auto", cache_mb: int = 256, progressive: bool = True):
+                      device: str = "auto", cache_mb: int = 256, progressive: bool = False):
     """``(levels, kwargs, "image")``: the layer-data tuple of a run's scale space.
 
-    ``progressive`` (default): :mod:`.render.progressive` levels, whose reads never wait for the
+    ``progressive``: :mod:`.render.progressive` levels, whose reads never wait for the
     generator (missing tiles come from coarser cached tiles while a background thread renders
-    them; the layer must be refreshed as they land, which ``_widgets/_progressive.py`` does);
-    else dask arrays whose chunks are rendered when read (:mod:`.render.pyramid`). The layer
+    them; the layer must be refreshed as they land, which ``_widgets/_progressive.py`` does:
+    only the napari face asks for them, and gives the layer its refresher); by default dask
+    arrays whose chunks are rendered when read (:mod:`.render.pyramid`), which need nothing
+    else to show their tiles. The layer
     overlays the run's source image (:func:`.render.export.learned_placement`)."""
     from .render.export import learned_placement
     from .render.renderer import Renderer
