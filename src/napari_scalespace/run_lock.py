@@ -4,7 +4,7 @@ Two trainers writing one run would interleave checkpoints (``latest`` going back
 deleting the other's temporary files). The trainer therefore takes :class:`RunLock` before it
 writes anything into the run folder (a new run's ``config.json``, or the first checkpoint of a
 resumed one) and holds it until training ends. It is an operating-system lock (``flock`` on
-POSIX, ``LockFileEx`` on Windows, through the ``filelock`` package) on ``RUN/.training.lock``:
+POSIX, a Windows file lock there, through the ``filelock`` package) on ``RUN/.training.lock``:
 a process that exits, crashes or is killed frees it, so a stale lock never blocks a run. The
 holder's process id and host are written next to it (``RUN/.training.owner``) for the error
 message of whoever finds the run taken.
