@@ -56,6 +56,7 @@ def test_train_widget_runs_cancels_and_leaves_a_checkpoint(make_napari_viewer, q
     widget.start()
     qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=60_000)
     assert widget.status.text().startswith("error:"), widget.status.text()
+    assert not (tmp_path / "run2").exists()  # its saved source.tif went with the failed start
 
 
 @pytest.mark.gui

@@ -75,10 +75,12 @@ def training_layers(layers) -> list:
 
 
 def used_folder_message(out: Path) -> str | None:
-    """Why a new run cannot start in ``out`` (it holds a run), or None."""
+    """Why a new run cannot start in ``out`` (it holds a run with a checkpoint), or None (a
+    config-only folder left by a killed start is replaced by the new run)."""
     from ..checkpoint import CONFIG
+    from ..train.run_start import has_checkpoint
 
-    if (out / CONFIG).is_file():
+    if (out / CONFIG).is_file() and has_checkpoint(out):
         return (f"folder {out} already holds a run; tick Resume to continue it or choose "
                 f"another folder")
     return None
