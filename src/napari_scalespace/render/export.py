@@ -48,7 +48,7 @@ from .provenance import checkpoint_identity
 from .renderer import Renderer
 
 __all__ = [
-    "AXES",
+    "DIMENSIONS",
     "axes",
     "bands",
     "create_pyramid",
@@ -57,19 +57,18 @@ __all__ = [
     "export_truth",
     "finish_pyramid",
     "is_complete",
+    "learned_attrs",
     "learned_budget",
+    "learned_placement",
     "learned_steps",
     "open_pyramid",
+    "pyramid_budget",
     "pyramid_steps",
+    "truth_grid",
     "truth_steps",
+    "truth_tiles",
     "write_band",
     "write_pyramid",
-]
-
-AXES = [
-    {"name": "c", "type": "channel"},
-    {"name": "y", "type": "space"},
-    {"name": "x", "type": "space"},
 ]
 
 DIMENSIONS = ("c", "y", "x")
