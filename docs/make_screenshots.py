@@ -2,17 +2,24 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py [--run RUN]
 
-- ``images/train_widget.png``: the Train widget after a short ``tiny`` run on the H&E sample;
+Windows are 1280 x 800 (or 1280 x 1000 for the Train widget, whose whole form then shows), the
+smallest screen the docks are made to fit (issue 20).
+
+- ``images/train_widget.png``: the Train widget after a short ``tiny`` run on the H&E sample
+  (its progress bar, elapsed time and the run's loss curve);
 - ``images/train_collection.png``: the Train widget on the H&E collection of
   ``scripts/make_collections.py`` (``--collection DIR``, default ``runs/collections/he``): the
   overview and four fields as layers at their physical pixel sizes, ticked, after a short run;
 - ``images/scale_space_widget.png``: the Scale space widget and the lazy layer of RUN, zoomed;
 - ``images/compare_widget.png`` (and ``compare_widget_plots.png``, its plots tab): the
   Export-and-compare widget after exporting RUN's learned pyramid and its ground truth (into
-  RUN/compare when --run is given), shown side by side, and evaluating the run.
+  RUN/compare when --run is given), shown side by side, and evaluating the run;
+- ``images/demo_napari.png`` (README): what ``napari-scalespace show RUN --compare FOLDER``
+  shows: the three docks, the scale-space layer and the comparison of the ``compare`` job.
 
-RUN defaults to the pretrained ``tiny`` run shipped with the package; the pictures in the docs
-were made with the demo's run (``--run runs/demo-he``).
+RUN defaults to the pretrained ``tiny`` run shipped with the package, which made the pictures
+of issue 20 (``--run runs/demo-he`` uses the demo's run instead); ``train_collection`` needs
+the collection of ``scripts/make_collections.py`` (downloaded images) and was not retaken then.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ HERE = Path(__file__).parent
 
 def train_widget(path: Path) -> None:
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1300, 950)
+    viewer.window.resize(1280, 1000)
     viewer.add_image(np.asarray(Image.open(sample_path("he"))), name="H&E sample", rgb=True)
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
@@ -53,6 +60,9 @@ def _train_and_shoot(viewer, widget: TrainWidget, path: Path) -> None:
     widget.worker.finished.connect(lambda: QTimer.singleShot(500, loop.quit))
     loop.exec_()
     viewer.reset_view()
+    bar = widget.scroll.verticalScrollBar()  # the dock scrolls: show its progress and plot
+    bar.setValue(bar.maximum())
+    _wait(0.5)
     viewer.screenshot(str(path), canvas_only=False)
     viewer.close()
 
@@ -62,7 +72,7 @@ def train_collection(folder: Path, path: Path) -> None:
     from napari_scalespace.data.pixel_size import read_pixel_size
 
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1400, 1000)
+    viewer.window.resize(1280, 1000)
     x = 0.0
     for f in sorted(folder.glob("*.tif"), key=lambda p: (not p.name.startswith("overview"), p)):
         um = read_pixel_size(f).base * 1e6
@@ -90,7 +100,7 @@ def scale_space_widget(run: Path, path: Path) -> None:
     from napari_scalespace._widgets.scale_space_widget import ScaleSpaceWidget
 
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1500, 900)
+    viewer.window.resize(1280, 800)
     widget = ScaleSpaceWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Scale space", area="right")
     widget.run.value = run
@@ -104,17 +114,17 @@ def scale_space_widget(run: Path, path: Path) -> None:
     viewer.close()
 
 
-def compare_widget(run: Path, path: Path, out: Path | None = None) -> None:
+def compare_widget(run: Path, path: Path, out: Path) -> Path:
     """The widget after export and evaluation (table tab), then its plots tab (``*_plots``);
-    ``out`` keeps complete pyramids already there (default: a fresh temporary folder)."""
+    complete pyramids of this checkpoint already in ``out`` are kept. Returns ``out``."""
     from napari_scalespace._widgets.compare_widget import CompareWidget
 
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1600, 950)
+    viewer.window.resize(1280, 800)
     widget = CompareWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Export and compare", area="right")
     widget.run.value = run
-    widget.out.value = out or Path(tempfile.mkdtemp()) / "compare"
+    widget.out.value = out
     widget.start()
     _wait(3600, until=lambda: widget.result is not None and widget.start_button.enabled)
     _wait(1.5)
@@ -123,6 +133,14 @@ def compare_widget(run: Path, path: Path, out: Path | None = None) -> None:
     _wait(1.0)
     viewer.screenshot(str(path.with_name(path.stem + "_plots.png")), canvas_only=False)
     viewer.close()
+    return out
+
+
+def demo(run: Path, compare: Path, path: Path) -> None:
+    """The README's picture: ``napari-scalespace show RUN --compare FOLDER``."""
+    from napari_scalespace._widgets.show import open_viewer
+
+    open_viewer(run, compare, screenshot=path, size=(1280, 800))
 
 
 if __name__ == "__main__":
@@ -135,16 +153,17 @@ if __name__ == "__main__":
     p.add_argument("--collection", type=Path, default=Path("runs/collections/he"),
                    help="folder of scripts/make_collections.py's H&E collection")
     p.add_argument("--only", nargs="*",
-                   default=["train", "train_collection", "scale_space", "compare"])
+                   default=["train", "train_collection", "scale_space", "compare", "demo"])
     args = p.parse_args()
     run = args.run or sample_run()
     images = HERE / "images"
+    compare = args.run / "compare" if args.run else Path(tempfile.mkdtemp()) / "compare"
     jobs = {"train": lambda: train_widget(images / "train_widget.png"),
             "train_collection": lambda: train_collection(args.collection,
                                                          images / "train_collection.png"),
             "scale_space": lambda: scale_space_widget(run, images / "scale_space_widget.png"),
-            "compare": lambda: compare_widget(run, images / "compare_widget.png",
-                                              args.run / "compare" if args.run else None)}
+            "compare": lambda: compare_widget(run, images / "compare_widget.png", compare),
+            "demo": lambda: demo(run, compare, images / "demo_napari.png")}
     for name in args.only:
         jobs[name]()
         print("wrote", name)
