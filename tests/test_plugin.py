@@ -58,6 +58,8 @@ def test_viewer_renders_under_xvfb(make_napari_viewer):
 def test_core_imports_no_qt_or_napari():
     code = (
         "import napari_scalespace, napari_scalespace.geometry, napari_scalespace.ops, sys; "
+        "import napari_scalespace.reader, napari_scalespace.writer, napari_scalespace.sample_data; "
+        "import napari_scalespace.render.export, napari_scalespace.eval.compare; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'napari')))"
     )
