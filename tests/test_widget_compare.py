@@ -138,7 +138,10 @@ def test_cancel_stops_the_export_and_reports_bad_input(make_napari_viewer, qtbot
     from napari_scalespace._widgets.compare_widget import CompareWidget
 
     viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 8)), name="scalespace preview",
+                     metadata={"napari_scalespace": {"preview": "run"}})
     widget = CompareWidget(viewer)
+    assert list(widget.image.choices) == [None]  # the run's image only: ours are not offered
     widget.run.value = tmp_path  # not a run
     widget.start()
     assert "not a run folder" in widget.status.text() and widget.worker is None

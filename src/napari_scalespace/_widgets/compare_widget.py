@@ -123,8 +123,9 @@ class CompareWidget(ScrollableDock):
         self._total = dict.fromkeys(UNITS, 0)
 
     def _image_choices(self, _widget=None) -> list:
-        layers = [(layer.name, layer) for layer in self.viewer.layers
-                  if isinstance(layer, Image) and not layer.multiscale]
+        layers = [(layer.name, layer) for layer in self.viewer.layers  # not our own layers
+                  if isinstance(layer, Image) and not layer.multiscale
+                  and "napari_scalespace" not in layer.metadata]
         return [(RUN_IMAGE, None), *layers]
 
     def out_dir(self) -> Path:
