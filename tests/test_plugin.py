@@ -226,3 +226,11 @@ def test_pretrained_sample_paints_the_canvas(make_napari_viewer, qtbot):
     assert centre.mean() > 60 and centre.std() > 8, (centre.mean(), centre.std())
     r, g, b = centre.reshape(-1, 3).mean(axis=0)
     assert r > g and b > g  # H&E: pink and purple
+    # it lies over the H&E crop sample it was trained on (a JPEG: pixel units): 3 octaves of
+    # 32-px tiles over 1024 px, a level-0 pixel is 4 source pixels
+    he = viewer.open_sample(PLUGIN, "he")[0]
+    assert tuple(layer.scale) == (4.0, 4.0)
+    h, w = layer.level_shapes[0][:2]
+    assert np.allclose(layer.data_to_world((-0.5, -0.5)), he.data_to_world((-0.5, -0.5)))
+    assert np.allclose(layer.data_to_world((h - 0.5, w - 0.5)),
+                       he.data_to_world((1023.5, 1023.5)))
