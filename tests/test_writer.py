@@ -56,7 +56,7 @@ def test_saving_a_grey_float_layer(tmp_path):
     _valid(out)
     arrays, _ = open_pyramid(out)
     assert len(arrays) == 1 and np.array_equal(arrays[0][0], data)
-    levels, kwargs, _ = pyramid_layer(out)
+    _, kwargs, _ = pyramid_layer(out)
     assert "units" not in kwargs and kwargs["scale"] == (1.0, 1.0)
 
 
