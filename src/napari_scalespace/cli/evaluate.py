@@ -22,8 +22,9 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--views", type=int, default=64,
                    help="random views per octave and metric (default 64)")
     p.add_argument("--inception", metavar="PT",
-                   help="local TorchScript Inception weights for FID/KID (never downloaded; "
-                   "without it FID/KID are skipped)")
+                   help="local FID Inception-v3 weights for FID/KID: a .pth state dict or "
+                   ".safetensors (read as tensors only; never downloaded; without it FID/KID "
+                   "are skipped)")
     p.add_argument("--device", default="auto")
     p.add_argument("--scheduler", metavar="ADDRESS", help=_SCHEDULER_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -243,7 +243,8 @@ def _report(renderer: Renderer, source: ImageSource, views: int,
                         data_zoom=round(data_zoom, 4))
     if feature_net is None:
         report.notes.append("FID/KID skipped: no feature network given (--inception PATH to "
-                            "local TorchScript Inception weights; nothing is downloaded)")
+                            "local FID Inception-v3 weights, a .pth state dict or .safetensors; "
+                            "nothing is downloaded)")
     else:
         report.notes.append(f"FID/KID from {feature_net.path.name} over {views} views "
                             f"per octave (biased upwards for so few views: compare like with "
