@@ -301,7 +301,7 @@ def read_config(run_dir: str | os.PathLike[str]) -> tuple[Preset, dict[str, Any]
     fields = {k: v for k, v in data.items() if k not in _META_KEYS}
     train = fields.get("train")
     if isinstance(train, dict) and "positions" not in train:
-        # written before positions existed (issue 10): trained without them
+        # written before positions existed: trained without them
         fields["train"] = {**train, "positions": "unknown"}
     try:
         preset = from_dict(Preset, fields)

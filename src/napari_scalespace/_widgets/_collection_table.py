@@ -1,4 +1,4 @@
-"""The Train widget's collection section: image layers at different pixel sizes (issue 11).
+"""The Train widget's collection section: image layers at different pixel sizes.
 
 Ticking two or more image layers makes a collection. Each ticked layer's pixel size is read
 from its ``scale`` (x axis) and ``units`` (napari's default unit, "pixel", reads as unitless)

@@ -1,5 +1,5 @@
 """What the three dock widgets share about their size: the form scrolls, so that the three docks,
-stacked in napari's right dock area, fit a 1280 x 800 screen (issue 20).
+stacked in napari's right dock area, fit a 1280 x 800 screen.
 
 A dock's minimum height is its contents' minimum height unless they sit in a scroll area;
 napari stacks the docks' minimum heights and grows the window past the screen when they add up

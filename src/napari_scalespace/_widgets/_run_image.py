@@ -1,5 +1,5 @@
 """What a run started in napari records about its image, and which image a resumed run trains
-on (issue 20). Qt-free.
+on. Qt-free.
 
 A run records file paths, so that ``napari-scalespace train --resume`` and ``compare`` find its
 image outside napari: a layer opened from a file this package reads records that file; a layer
@@ -98,6 +98,6 @@ def recorded_images(run: Path, layers) -> tuple[str | list, str | None]:
     if Path(image).exists():
         return image, None
     if image in [layer.name for layer in layers]:
-        return image, None  # a layer name (runs started in napari before issue 20)
+        return image, None  # a layer name (runs started in napari before they recorded files)
     return None, (f"the run's image {image} is neither a file here nor a layer: open it to "
                   f"resume the run")

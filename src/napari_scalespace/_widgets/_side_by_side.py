@@ -1,5 +1,5 @@
-"""Learned | truth side by side in napari's grid mode, undone when the comparison ends
-(issue 20).
+"""Learned | truth side by side in napari's grid mode, undone when the comparison
+ends.
 
 Opening the comparison shows the two pyramids alone in a 1 x 2 grid: the layers that were
 visible are hidden (grid mode gives every visible layer a cell; two cells with a third layer

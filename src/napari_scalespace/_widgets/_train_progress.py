@@ -1,5 +1,5 @@
-"""The Train widget's progress: a bar of steps and a line with the elapsed time and the ETA
-(issue 20), fed by the steps the worker yields (never touched from the worker's thread).
+"""The Train widget's progress: a bar of steps and a line with the elapsed time and the ETA,
+fed by the steps the worker yields (never touched from the worker's thread).
 
 The ETA extrapolates the time per step measured since the first step of this session (the
 start-up, and a resumed run's earlier steps, are not counted in it); with a time limit the run

@@ -109,9 +109,9 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
     """Generator run in a worker thread: yields ("step", event) and ("preview", image).
 
     ``octaves`` (0 = the preset's; for a collection, all the octaves its images span) are the
-    octaves with data; ``extra_octaves`` more are rendered past them (issue 10).
+    octaves with data; ``extra_octaves`` more are rendered past them.
     ``collection``: ``(data, name, PixelSize, path)`` per image to train on them as one
-    collection instead of ``data`` (issue 11). ``path``: the file of ``data``, recorded by the
+    collection instead of ``data``. ``path``: the file of ``data``, recorded by the
     run; None saves ``data`` (with ``pixel_size``) into the run folder first.
     ``time_limit`` (seconds, counted from here, as the progress line counts it from Start)
     stops the run early, with a checkpoint."""

@@ -10,7 +10,7 @@ One :meth:`PatchDataset.draw` of B patches:
    (:func:`geometry.inside_centre_range`; a zoom-0 view fits the shorter side exactly);
 5. the patch, area-resampled (:mod:`.patches`).
 
-Octaves beyond the data (``extra_octaves`` E, issue 10): the schedule draws from all ``octaves``
+Octaves beyond the data (``extra_octaves`` E): the schedule draws from all ``octaves``
 n, but only the first ``n - E`` have real patches. A sample drawn at zoom ``l = k + f`` in an
 extra octave ``k >= n - E`` is a pair: the generator renders the view ``(l, cy, cx)``
 (``render_zoom``), and the real patch is the same fraction ``f`` of the finest data octave,
@@ -18,7 +18,7 @@ extra octave ``k >= n - E`` is a pair: the generator renders the view ``(l, cy, 
 the finer one): the discriminator compares the invented detail with real detail of the finest
 octave, and the consistency loss ties the zoom to what the data shows above it.
 
-A :class:`.Collection` (issue 11: images at different pixel sizes, positions unknown) is one
+A :class:`.Collection` (images at different pixel sizes, positions unknown) is one
 scene: after step 2 the image is drawn uniformly among those with real patches at zoom ``l``
 (:meth:`.Collection.covering`), the patch is cut at a uniform position of that image at its
 own zoom ``l - o_i`` (``Batch.source``), and the view the generator renders is drawn

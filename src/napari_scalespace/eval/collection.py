@@ -1,4 +1,4 @@
-"""Evaluate a scale space learned from a collection (issue 11), octave by octave.
+"""Evaluate a scale space learned from a collection, octave by octave.
 
 A collection has no pixel truth: its images sit at unknown positions. What can be measured is
 whether the learned views *look like* each image's patches at the zooms that image covers, and

@@ -1,4 +1,4 @@
-"""How much smaller the learned scale space is than the pyramid it stands for (issue 10).
+"""How much smaller the learned scale space is than the pyramid it stands for.
 
 - the model: the rendering generator's tensors (``generator_ema`` of a checkpoint: parameters
   and buffers) stored as float16 and as float32;

@@ -12,7 +12,7 @@ For every octave ``k`` (zoom 0 = the whole scene in one view, up to the run's oc
   zoom ``k`` box-downsampled by 2 against the view at zoom ``k - 1`` with the same centre.
 - **Detail** (``gradient_energy``; ``_truth``, ``_bicubic``): :func:`.metrics.gradient_energy`
   of the same views, at every octave: past the data (no truth) it says whether zooming in still
-  shows detail (issue 10: at least half of the finest data octave's).
+  shows detail (at least half of the finest data octave's).
 - **Seams** (``seam_psnr``): views overlapping by half a view agree on the overlap;
   ``seam_gradient_ratio``: in 2 x 2 tile blocks of the dask pyramid napari shows, neighbouring
   pixels across tile borders differ as much as inside tiles (about 1; larger = visible seams).

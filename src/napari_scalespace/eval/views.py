@@ -11,7 +11,7 @@ float32 ``[N, C, R, R]`` in [0, 1]:
   bicubic interpolation (Keys, a = -0.75, borders replicated). It knows nothing finer than zoom 0.
 - :class:`SourceZoomViews`: what zooming into an image in a viewer shows: the source
   area-resampled down to its native zoom, bicubic-interpolated past it (the baseline of a
-  collection: the low-magnification overview zoomed in, issue 11).
+  collection: the low-magnification overview zoomed in).
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ class TrainConfig:
     """Steps between checkpoints (and at the end of the run)."""
     positions: str = "auto"
     """``"known"``: one scene whose patches' views are known, so the generator's render of each
-    real patch's view is also compared with the patch (reconstruction loss, issue 10);
+    real patch's view is also compared with the patch (reconstruction loss);
     ``"unknown"``: adversarial and consistency losses only (the published behaviour);
     ``"auto"``: known for one image, unknown for several (resolved when a run is created; the
     run's config records the resolved mode)."""
@@ -209,7 +209,7 @@ class TrainConfig:
     extra_octaves: int = 0
     """Octaves beyond the data: the generator's finest ``extra_octaves`` octaves have no real
     patches; their views are trained by the adversarial loss against the finest data octave
-    and by the scale-consistency loss (issue 10)."""
+    and by the scale-consistency loss."""
 
     def __post_init__(self) -> None:
         c = _Checker(self, "train")

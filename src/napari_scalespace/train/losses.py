@@ -4,7 +4,7 @@
 - generator: ``softplus(-D(fake))`` (non-saturating);
 - R1: ``gamma / 2 * E ||grad_x D(real)||^2``, evaluated every ``interval`` steps and scaled by
   ``interval`` (lazy regularisation) so its average strength does not depend on the interval;
-- reconstruction (known positions, issue 10): the generator's render of a real patch's own view
+- reconstruction (known positions): the generator's render of a real patch's own view
   against the patch, ``L1 + (1 - SSIM)`` (SSIM with a Gaussian window, sigma 1.5, on images
   mapped from [-1, 1] to [0, 1]), per sample, so that each sample can be weighted by its octave
   (and samples without a real view, beyond the data, left out).
