@@ -88,8 +88,9 @@ def test_reuse_keeps_complete_stores_and_rewrites_incomplete(pair, tmp_path):
     next(steps)
     steps.close()  # a stopped export is incomplete: reuse writes it again
     assert not is_complete(tmp_path / LEARNED)
-    events = list(compare_steps(run, run_image(run), tmp_path, octaves=2, device="cpu",
-                                views=2, reuse=True))
+    with pytest.warns(UserWarning, match="exporting again: it is incomplete"):
+        events = list(compare_steps(run, run_image(run), tmp_path, octaves=2, device="cpu",
+                                    views=2, reuse=True))
     assert [e for e in events if e[0] == "learned"][-1][1] > 1 and is_complete(
         tmp_path / LEARNED)
 

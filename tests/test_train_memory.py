@@ -5,7 +5,6 @@ bit-identically (a run without one still loads: the shipped sample has none)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -52,11 +51,32 @@ def test_the_memory_covers_the_image_and_starts_from_its_pyramid(tmp_path):
     trainer.close()
 
 
-def test_a_memory_needs_known_positions(tmp_path):
+def test_unknown_positions_train_without_a_memory_and_say_so(tmp_path):
     source = open_source(texture(128))
-    with pytest.raises(ValueError, match="known positions"):
-        Trainer(tmp_path / "run", [source, source], preset(positions="unknown"), seed=0)
-    assert not (tmp_path / "run").exists()
+    trainer = Trainer(tmp_path / "run", [source, source], preset(positions="unknown"), seed=0)
+    assert trainer.G.memory is None
+    assert any("no spatial memory" in note for note in trainer.notes)
+    recorded, _ = checkpoint.read_config(tmp_path / "run")
+    assert recorded.generator.memory_channels == 0
+    trainer.close()
+
+
+def test_automatic_levels_follow_the_data_octaves_and_are_recorded(tmp_path):
+    source = open_source(texture(128))
+    trainer = Trainer(tmp_path / "run", [source], preset(memory_levels=0), seed=0)
+    # 2 data octaves -> 3 levels: 8, 16, 32 cells per scene unit (a cell per 4 pixels of 128)
+    assert [g.shape[1] for g in trainer.G.memory.grids] == [8, 16, 32]
+    assert checkpoint.read_config(tmp_path / "run")[0].generator.memory_levels == 3
+    trainer.close()
+
+
+def test_the_automatic_finest_grid_is_capped():
+    from napari_scalespace.model.config import MEMORY_MAX_CELLS
+
+    cfg = get_preset("small", octaves=8).generator
+    assert cfg.memory_levels == 0 and cfg.memory_cells == 16
+    assert cfg.memory_grid_levels(4) == 5
+    assert 16 * 2 ** (cfg.memory_grid_levels(8) - 1) == MEMORY_MAX_CELLS
 
 
 def test_a_run_with_memory_resumes_bit_identically(tmp_path):

@@ -76,8 +76,10 @@ class GeneratorConfig:
     """Channels of the spatial memory (:mod:`.memory`): learnable grids in scene coordinates
     read over each canvas pixel's footprint, for one scene with known positions. 0: none (the
     published generator; required for several scenes)."""
-    memory_levels: int = 4
-    """Grids of the memory; level k has ``memory_cells * 2**k`` cells per scene unit."""
+    memory_levels: int = 0
+    """Grids of the memory; level k has ``memory_cells * 2**k`` cells per scene unit. 0: one
+    per data octave plus one, up to ``MEMORY_MAX_CELLS`` cells per scene unit
+    (:meth:`memory_grid_levels`; a run records the number it used)."""
     memory_cells: int = 16
     """Cells per scene unit of the memory's coarsest level."""
     memory_canvases: tuple[int, ...] = (0,)
@@ -111,7 +113,7 @@ class GeneratorConfig:
         c.number("output_scale", 0, 1e6, lo_open=True)
         c.integer("tile_margin", 0, 1024)
         c.integer("memory_channels", 0, 256)
-        c.integer("memory_levels", 1, 16)
+        c.integer("memory_levels", 0, 16)
         c.integer("memory_cells", 1, 1 << 16)
         canvases = self.memory_canvases
         if not isinstance(canvases, tuple | list) or not all(
@@ -127,13 +129,24 @@ class GeneratorConfig:
                              f"got {extent!r}")
         object.__setattr__(self, "memory_extent", tuple(float(e) for e in extent))
         if self.memory_channels:
-            cells = self.memory_cells * 2 ** (self.memory_levels - 1)
+            cells = self.memory_cells * 2 ** (self.memory_grid_levels() - 1)
             values = self.memory_channels * math.prod(math.ceil(e * cells) for e in extent)
             if values > 1 << 28:
                 raise ValueError(f"generator.memory: the finest level alone would hold "
                                  f"{values:,} values (memory_channels x {cells} cells per scene "
                                  f"unit over the extent); at most {1 << 28:,}: fewer levels, "
                                  f"cells or channels")
+
+    def memory_grid_levels(self, data_octaves: int | None = None) -> int:
+        """The memory's levels: ``memory_levels``, or for 0 one per data octave plus one
+        (default: every octave), as long as the finest has at most ``MEMORY_MAX_CELLS`` cells
+        per scene unit: with ``memory_cells = R / 4`` the finest grid then has a cell per 4
+        image pixels."""
+        if self.memory_levels:
+            return self.memory_levels
+        octaves = self.octaves if data_octaves is None else data_octaves
+        cap = 1 + max(0, math.floor(math.log2(MEMORY_MAX_CELLS / self.memory_cells)))
+        return max(1, min(int(octaves) + 1, cap))
 
 
 @dataclass(frozen=True)
@@ -288,6 +301,9 @@ class Preset:
 
 
 MAX_OCTAVES = 20
+MEMORY_MAX_CELLS = 1024
+"""Finest spatial-memory grid chosen automatically, in cells per scene unit (8 channels of
+1024^2 cells: 32 MiB of float32 weights, three times that with Adam's moments)."""
 """Deepest zoom a run may have: views 2**-20 of the scene wide, whose pixels are still far above
 the resolution of the float64 coordinates (and of any image a run could learn from)."""
 
@@ -410,7 +426,11 @@ PRESETS: dict[str, Preset] = {
         "small", 64, 4,
         g=dict(z_dim=64, w_dim=64, mapping_layers=2, num_layers=8, num_critical=2,
                channel_base=2048, channel_max=64, num_features=192, num_bins=1, margin=6,
-               filter_size=4, tile_margin=8),
+               filter_size=4, tile_margin=8,
+               # one image with known positions: a spatial memory of 8 channels, a cell per 4
+               # image pixels at the finest level, read at the input and the first 64-px canvas
+               # (docs/evaluation.md, "Spatial memory"); dropped for unknown positions
+               memory_channels=8, memory_cells=16, memory_canvases=(0, 4)),
         d=dict(channel_base=2048, channel_max=64),
         t=dict(batch=8, ema_kimg=1.0, warmup_kimg=1.0, skew_kimg=4.0, r1_interval=8,
                consistency_interval=2, checkpoint_every=100),

@@ -41,7 +41,7 @@ class Generator(nn.Module):
                              "raise num_features")
         self.memory = None
         if cfg.memory_channels:
-            self.memory = SpatialMemory(cfg.memory_channels, cfg.memory_levels,
+            self.memory = SpatialMemory(cfg.memory_channels, cfg.memory_grid_levels(),
                                         cfg.memory_cells, tuple(cfg.memory_extent))
         # channels appended at each canvas: its features, then the memory where it is read
         self.appended = [n + self._memory_channels(i) for i, n in enumerate(counts)]

@@ -89,15 +89,30 @@ def _antiderivative_last(curves: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             + below * curves[..., :1] + above * curves[..., -1:])
 
 
+def _window(t: torch.Tensor, n: int) -> tuple[int, int]:
+    """The cells ``[lo, hi)`` of an ``n``-cell curve that positions ``t`` read: the intervals
+    they fall in, at least two cells. Positions before ``lo`` or after ``hi - 1`` occur only
+    when ``lo = 0`` or ``hi = n`` (the constant extension then applies as on the whole
+    curve), and the antiderivative on the window differs from the whole curve's by a constant,
+    which the differences at pixel edges cancel."""
+    lo = min(max(math.floor(t.min().item()), 0), max(n - 2, 0))
+    hi = max(min(math.ceil(t.max().item()) + 1, n), min(lo + 2, n))
+    return lo, hi
+
+
 def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
     """Mean of the bilinear surface through ``grid`` (``[C, Ny, Nx]``, values at cell centres,
     shared by the batch) over the pixels of a batch of canvases.
 
     ``ty``, ``tx``: ``[B, S + 1]`` pixel edges in cell units measured from the first centre
     (increasing). Returns ``[B, C, S_y, S_x]``: pixel (i, j) is the mean over
-    ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``."""
-    ay = _antiderivative_rows(grid, ty)  # [C, B, Sy + 1, Nx]
-    axy = _antiderivative_last(ay, tx)  # [C, B, Sy + 1, Sx + 1]
+    ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``. Only the window of cells the batch reads is
+    touched (a zoomed-in view reads a few cells of a fine level, not the whole grid)."""
+    y0, y1 = _window(ty, grid.shape[1])
+    x0, x1 = _window(tx, grid.shape[2])
+    grid = grid[:, y0:y1, x0:x1]
+    ay = _antiderivative_rows(grid, ty - y0)  # [C, B, Sy + 1, nx]
+    axy = _antiderivative_last(ay, tx - x0)  # [C, B, Sy + 1, Sx + 1]
     d = axy.diff(dim=-1).diff(dim=-2)
     area = ty.diff(dim=-1)[:, :, None] * tx.diff(dim=-1)[:, None, :]
     return (d / area).transpose(0, 1)

@@ -161,19 +161,13 @@ class Trainer:
             raise ValueError(f"the preset renders {g_cfg.channels} channel(s) but the images "
                              f"have {self.dataset.channels}")
         self.single_scene = self.dataset.scenes == 1  # one image, or a collection
-        if g_cfg.memory_channels:  # a spatial memory covers the one scene's extent
-            if not self.known_positions:
-                raise ValueError("a spatial memory (generator.memory_channels > 0) needs one "
-                                 "image with known positions (positions=known)")
-            source = self.dataset.sources[0]
-            extent = scene_extent(source.height, source.width)
-            if not resume and tuple(g_cfg.memory_extent) != extent:
-                g_cfg = dataclasses.replace(g_cfg, memory_extent=extent)
-                self.preset = preset = dataclasses.replace(preset, generator=g_cfg)
+        if g_cfg.memory_channels and not resume:  # resolved when the run is created
+            g_cfg = self._resolve_memory(g_cfg)
+            self.preset = preset = dataclasses.replace(preset, generator=g_cfg)
         torch.manual_seed(seed)
         self.G = Generator(g_cfg, impl=impl).to(self.device)
         if self.G.memory is not None and not resume:  # the image pyramid, as a head start
-            memory = self.G.memory
+            memory, source = self.G.memory, self.dataset.sources[0]
             memory.init_from([area_grid(source, tuple(grid.shape[1:]), memory.cells_per_unit(k))
                               for k, grid in enumerate(memory.grids)])
         self.D = Discriminator(d_cfg).to(self.device)
@@ -203,6 +197,17 @@ class Trainer:
             self.notes.append(f"{self.run_dir} has no checkpoint yet: training starts at step "
                               f"0 with the run's config")
         self._finalizer = weakref.finalize(self, self._start.abandon)
+
+    def _resolve_memory(self, g_cfg):
+        """The spatial memory of a new run: over the one image's extent, with its levels for
+        the data octaves; none where positions are unknown (nothing to place it by)."""
+        if not self.known_positions:
+            self.notes.append("no spatial memory: the patches' positions are unknown")
+            return dataclasses.replace(g_cfg, memory_channels=0)
+        source = self.dataset.sources[0]
+        return dataclasses.replace(
+            g_cfg, memory_extent=scene_extent(source.height, source.width),
+            memory_levels=g_cfg.memory_grid_levels(self.preset.data_octaves))
 
     def close(self) -> None:
         """Release the run folder (training ends; :meth:`save` takes it again if needed).
