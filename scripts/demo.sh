@@ -26,7 +26,8 @@ fi
 "$CLI" train "$IMAGE" --out "$RUN" --preset small --steps "$STEPS" --time-limit "$MINUTES" \
     "${resume[@]}"
 "$CLI" render "$RUN" --zoom 0 1 2 3 4 --center 0.5 0.5 --out "$RUN/views.png"
-"$CLI" compare "$RUN" --out "$RUN/compare" --views 32
+# --reuse: keep pyramids made from this very checkpoint, replace older ones (a rerun resumes)
+"$CLI" compare "$RUN" --out "$RUN/compare" --views 32 --reuse
 if [[ -n "${DISPLAY:-}" && -z "${SCREENSHOT:-}" ]]; then
     "$CLI" show "$RUN" --compare "$RUN/compare"
 else
