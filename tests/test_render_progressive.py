@@ -3,8 +3,11 @@ else zeros), render what is missing in the background, newest read first."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +108,46 @@ def test_render_errors_are_kept_and_the_worker_goes_on(renderer):
     levels[0][0:32, 0:32]
     assert levels[0].scheduler.wait_idle(60)
     assert renderer.cached((3, 0, 0)) is not None
+
+
+EXIT_WHILE_RENDERING = """
+import sys, time, weakref
+from napari_scalespace.render import progressive
+from napari_scalespace.render.renderer import Renderer
+levels = progressive.progressive_pyramid(Renderer(sys.argv[1], device="cpu"))
+scheduler = levels[0].scheduler
+zoom = len(levels) - 1
+scheduler.request(0, [(zoom, a, b) for a in range(2**zoom) for b in range(2**zoom)])
+time.sleep(0.5)
+assert not scheduler.idle, "the scheduler should still be rendering"
+if sys.argv[2] == "unguarded":  # what an exit without the guard does
+    progressive._OPEN = weakref.WeakSet()
+"""
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """A 1-step `small` run: its tiles go through the fused kernel's OpenMP threads."""
+    from napari_scalespace.data import open_source
+    from napari_scalespace.model.config import get_preset
+    from napari_scalespace.train.trainer import Trainer
+    from test_train_trainer import texture
+
+    root = tmp_path_factory.mktemp("small")
+    trainer = Trainer(root / "run", [open_source(texture(256))],
+                      get_preset("small", octaves=2, batch=2, memory_channels=0), seed=0)
+    for _ in trainer.run(1):
+        pass
+    return root / "run"
+
+
+def test_exiting_while_tiles_render_ends_cleanly(small_run, tmp_path):
+    """The interpreter exits while the scheduler's daemon thread is inside the generator: the
+    scheduler is closed first, so the process ends with status 0 (without that, the thread is
+    torn down inside native code and the process aborts)."""
+    script = tmp_path / "exit.py"
+    script.write_text(EXIT_WHILE_RENDERING)
+    done = subprocess.run([sys.executable, str(script), str(small_run), "guarded"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr

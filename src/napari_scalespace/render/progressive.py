@@ -19,8 +19,10 @@ instead of delaying the current one. No Qt, no napari.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -32,9 +34,23 @@ from .renderer import Renderer, TileKey
 __all__ = ["ProgressiveLevel", "TileScheduler", "progressive_pyramid"]
 
 
+_OPEN: weakref.WeakSet[TileScheduler] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_schedulers() -> None:
+    for scheduler in list(_OPEN):
+        scheduler.close()
+
+
 class TileScheduler:
     """Renders requested tiles on one daemon thread, newest request first; calls each listener
-    (from that thread) after every batch lands."""
+    (from that thread) after every batch lands.
+
+    :meth:`close` stops the thread after its current batch and waits for it. Every scheduler
+    still open is closed when the interpreter exits: a daemon thread left inside torch's or
+    numba's native code while the interpreter tears down aborts the process ("terminate
+    called without an active exception")."""
 
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
@@ -50,6 +66,7 @@ class TileScheduler:
         self.errors: list[BaseException] = []
         self.batches = 0
         self.keep_reads = 3
+        _OPEN.add(self)
 
     def add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
@@ -87,11 +104,17 @@ class TileScheduler:
         with self._cond:
             return self._cond.wait_for(lambda: not self._wanted and not self._busy, timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Stop rendering: pending tiles are dropped, the batch being rendered finishes and the
+        thread ends (waited for up to ``timeout`` seconds, unless called from that thread)."""
         with self._cond:
             self._closed = True
             self._wanted.clear()
             self._cond.notify_all()
+            thread = self._thread
+        _OPEN.discard(self)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _next_batch(self) -> list[TileKey]:
         """(lock held) Up to ``batch_size`` uncached keys of the most recently read level."""
