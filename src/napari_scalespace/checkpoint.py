@@ -505,6 +505,16 @@ def _read_latest(run: Path) -> str | None:
     return name
 
 
+def recorded_file(path: str, run_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """A file path a run recorded (its image, a collection's image) as a file here: as given
+    (absolute, or relative to the working directory), then relative to the run folder; None
+    when neither exists (a run trained from a napari layer, or moved data)."""
+    if not path:
+        return None
+    candidates = [Path(path)] + ([Path(run_dir) / path] if run_dir is not None else [])
+    return next((str(c) for c in candidates if c.is_file()), None)
+
+
 def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     """The newest complete checkpoint of the run (the one ``latest`` names), or ``None``.
 
@@ -677,7 +687,8 @@ def _resolve_checkpoint(path: Path) -> Path:
     raise CheckpointError(f"{path}: neither a run directory nor a checkpoint")
 
 
-def _read_state(ckpt: Path) -> dict[str, Any]:
+def read_state(ckpt: Path) -> dict[str, Any]:
+    """A checkpoint folder's ``state.json``, checked (step, kimg, files with their hashes...)."""
     path = ckpt / STATE
     state = _read_json(path)
     if not isinstance(state, dict):
@@ -760,7 +771,7 @@ def load_checkpoint(
     ``"torch_cuda"``) as uint8 tensors, ready for :func:`restore_rng`.
     """
     ckpt = _resolve_checkpoint(Path(run_dir_or_ckpt))
-    state = _read_state(ckpt)
+    state = read_state(ckpt)
     for fname in state["files"]:
         _verify(ckpt, state, fname)
 
@@ -860,7 +871,7 @@ def load_generator(
         run = path
         ckpt = _resolve_checkpoint(path)
     preset, _ = read_config(run)
-    state = _read_state(ckpt)
+    state = read_state(ckpt)
     file = _verify(ckpt, state, f"{_check_name('module', which)}.safetensors")
     tensors = _load_tensors(file)
     module = build(preset)

@@ -40,34 +40,33 @@ def run_image(run_dir: str | Path) -> str | None:
     """The image a run was trained on, if its config names a file that exists (a relative
     name is looked up from the working directory, then from the run directory). None for a
     run on a collection: no one image is its truth."""
-    from ..checkpoint import read_config
+    from ..checkpoint import read_config, recorded_file
 
     info = read_config(run_dir)[1]
     images = info.get("images", [])
     if not images or info.get("collection"):
         return None
-    for path in (Path(images[0]), Path(run_dir) / images[0]):
-        if path.is_file():
-            return str(path)
-    return None
+    return recorded_file(images[0], run_dir)
 
 
 def run_collection(run_dir: str | Path):
     """The :class:`.Collection` a run was trained on (reopened from the paths and pixel sizes
     it recorded), or None for a run on plain images."""
-    from ..checkpoint import read_config
+    from ..checkpoint import read_config, recorded_file
     from ..data.collection import open_collection
     from ..data.pixel_size import PixelSize
 
     entries = read_config(run_dir)[1].get("collection")
     if not entries:
         return None
-    missing = [e.get("name") or str(e["image"]) for e in entries
-               if not e["image"] or not Path(e["image"]).exists()]
+    paths = [recorded_file(str(e["image"] or ""), run_dir) for e in entries]
+    missing = [e.get("name") or str(e["image"]) for e, p in zip(entries, paths, strict=True)
+               if p is None]
     if missing:
         raise ValueError(f"{run_dir}: the collection's images {', '.join(missing)} are not "
                          f"files here (trained from napari layers, or moved)")
-    return open_collection([(e["image"], PixelSize(e["value"], e["unit"])) for e in entries])
+    return open_collection([(p, PixelSize(e["value"], e["unit"]))
+                            for e, p in zip(entries, paths, strict=True)])
 
 
 def collection_eval_steps(run_dir: str | Path, collection=None,

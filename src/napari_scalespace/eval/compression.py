@@ -17,6 +17,8 @@ import torch
 
 from ..data.dataset import max_octaves
 from ..geometry import PyramidGrid
+from ..render.budget import estimate
+from ..render.renderer import tile_dtype
 
 __all__ = ["compression", "generator_bytes", "pyramid_bytes", "store_bytes"]
 
@@ -29,12 +31,7 @@ def generator_bytes(G: torch.nn.Module) -> dict[str, int]:
 
 def pyramid_bytes(grid: PyramidGrid, channels: int) -> int:
     """Uncompressed bytes of every level of ``grid`` (whole tiles, as stored)."""
-    itemsize = 4 if channels == 1 else 1
-    total = 0
-    for level in range(grid.n_levels):
-        ny, nx = grid.n_tiles(level)
-        total += ny * nx * grid.tile * grid.tile * channels * itemsize
-    return total
+    return estimate(grid, channels, tile_dtype(channels), batch=1).store_bytes
 
 
 def store_bytes(path: str | Path) -> int:

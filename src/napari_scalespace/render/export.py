@@ -45,7 +45,7 @@ from .budget import Budget, band_size, check_budget, estimate, measure_rate
 from .output_guard import check_output
 from .placement import Placement, image_placement, run_placement
 from .provenance import checkpoint_identity
-from .renderer import Renderer
+from .renderer import Renderer, tile_dtype
 
 __all__ = [
     "DIMENSIONS",
@@ -329,7 +329,7 @@ def truth_steps(image: object, out_zarr: str | Path, grid: PyramidGrid,
 
     source = image if isinstance(image, ImageSource) else open_source(image)
     channels = source.channels
-    dtype = np.dtype(np.float32 if channels == 1 else np.uint8)
+    dtype = tile_dtype(channels)
     path = isinstance(image, str | Path)
     src = str(image) if path else source.name
     if placement is None:

@@ -100,23 +100,12 @@ def image_placement(image: Any, pixel_size=None) -> Placement | None:
     return _placement(min(source.height, source.width), size)
 
 
-def _find(image: str, run_dir: str | Path | None) -> str | None:
-    """A recorded image path as a file that exists here (as given, then relative to the run
-    folder), else None."""
-    candidates = [Path(image)]
-    if run_dir is not None:
-        candidates.append(Path(run_dir) / image)
-    for c in candidates:
-        if c.exists():
-            return str(c)
-    return None
-
-
 def run_placement(info: dict, run_dir: str | Path | None = None) -> Placement | None:
     """The placement of a run's pyramids from its recorded source (``config.json``'s
     ``source``): a collection's reference image (the largest field of view, the scene box)
     with its recorded pixel size; a single image with the pixel size in its metadata. None
     when the image is not a file here (e.g. trained from a napari layer)."""
+    from ..checkpoint import recorded_file
     from ..data.pixel_size import PixelSize
 
     entries = info.get("collection")
@@ -124,7 +113,7 @@ def run_placement(info: dict, run_dir: str | Path | None = None) -> Placement | 
         from ..data.collection import open_collection
 
         try:
-            paths = [_find(str(e["image"]), run_dir) for e in entries]
+            paths = [recorded_file(str(e["image"]), run_dir) for e in entries]
             if any(p is None for p in paths):
                 return None
             coll = open_collection([(p, PixelSize(e["value"], e["unit"]))
@@ -136,5 +125,5 @@ def run_placement(info: dict, run_dir: str | Path | None = None) -> Placement | 
     images = info.get("images") or []
     if not images or not isinstance(images[0], str):
         return None
-    path = _find(images[0], run_dir)
+    path = recorded_file(images[0], run_dir)
     return None if path is None else image_placement(path)

@@ -2,14 +2,13 @@
 
 A learned store records ``{"step": N, "generator_sha256": HEX}``: the step of the checkpoint
 whose EMA generator rendered it and the content hash of that generator's weights file
-(``generator_ema.safetensors``), as the checkpoint's ``state.json`` lists it (read here, never
-written). A stored pyramid is reused only if its record equals the run's current one
-(:func:`same_checkpoint`).
+(``generator_ema.safetensors``), as the checkpoint's ``state.json`` lists it
+(:func:`..checkpoint.read_state`). A stored pyramid is reused only if its record equals the
+run's current one (:func:`same_checkpoint`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 __all__ = ["checkpoint_identity", "same_checkpoint"]
@@ -21,23 +20,18 @@ def checkpoint_identity(run_dir: str | Path) -> dict | None:
     """``{"step", "generator_sha256"}`` of the checkpoint a renderer of ``run_dir`` loads (the
     run's latest, or ``run_dir`` itself when it is a checkpoint folder); None when there is
     none or its ``state.json`` lacks the record."""
-    from ..checkpoint import CheckpointError, latest_checkpoint
+    from ..checkpoint import STATE, CheckpointError, latest_checkpoint, read_state
 
     path = Path(run_dir)
     try:
-        ckpt = path if (path / "state.json").is_file() else latest_checkpoint(path)
+        ckpt = path if (path / STATE).is_file() else latest_checkpoint(path)
+        state = None if ckpt is None else read_state(ckpt)
     except (CheckpointError, OSError):
         return None
-    if ckpt is None:
+    record = None if state is None else state["files"].get(WEIGHTS)
+    if record is None:
         return None
-    try:
-        state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-        step, sha = state["step"], state["files"][WEIGHTS]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(step, int) or not isinstance(sha, str):
-        return None
-    return {"step": step, "generator_sha256": sha}
+    return {"step": state["step"], "generator_sha256": record["sha256"]}
 
 
 def same_checkpoint(recorded: object, current: dict | None) -> bool:

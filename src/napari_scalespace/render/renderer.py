@@ -46,7 +46,7 @@ from ..model.generator import Generator
 from .batching import BatchSizer, batch_limit
 from .image import load, scene_latent, to_unit
 
-__all__ = ["RenderStats", "Renderer", "TileKey"]
+__all__ = ["RenderStats", "Renderer", "TileKey", "tile_dtype"]
 
 TileKey = tuple[int, int, int]
 """``(zoom, a, b)``: tile (a, b) of the tiling of the scene at integer ``zoom``."""
@@ -96,6 +96,12 @@ def _pick_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
+
+
+def tile_dtype(channels: int) -> np.dtype:
+    """How tiles (and the pyramids written from them) store samples: uint8 for colour images,
+    float32 in [0, 1] for single-channel ones."""
+    return np.dtype(np.float32 if channels == 1 else np.uint8)
 
 class Renderer:
     """Renders, batches and caches pyramid tiles of a run (see the module docstring).
@@ -162,7 +168,7 @@ class Renderer:
         self.octaves: int = cfg.octaves
         extent = info.get("extent") or (1.0, 1.0)
         self.extent: tuple[float, float] = (float(extent[0]), float(extent[1]))
-        self.dtype = np.dtype(np.float32 if self.channels == 1 else np.uint8)
+        self.dtype = tile_dtype(self.channels)
         r = self.tile_size
         self.tile_shape: tuple[int, ...] = (r, r) if self.channels == 1 else (r, r, self.channels)
         self.stats = RenderStats()
