@@ -77,13 +77,17 @@ __all__ = [
     "PyramidGrid",
     "TileSlice",
     "View",
+    "canvas_edges",
     "canvas_offsets",
     "collection_zoom_range",
+    "grid_position",
+    "grid_source_edges",
     "image_zoom",
     "level_world_transform",
     "native_zoom",
     "nested_pixel_edges",
     "pixel_centers",
+    "reduced_level_transform",
     "scene_extent",
     "scene_to_world",
     "scene_unit_length",
@@ -578,6 +582,18 @@ def level_world_transform(grid: PyramidGrid, level: int, scene_unit: float,
                          f"{source_pixel!r}")
     scale = u * grid.pixel_size(level)
     return scale, (scale - p) / 2
+
+
+def reduced_level_transform(scale: float, translate: float, factor: float
+                            ) -> tuple[float, float]:
+    """``(scale, translate)`` of a level reduced ``factor`` times from one with ``scale`` and
+    ``translate`` (pixel centres at scale * index + translate; reduced pixel j covers fine
+    pixels ``[j f, (j+1) f)``, centre fine index ``j f + (f - 1)/2``)::
+
+        scale'     = scale * f
+        translate' = translate + scale * (f - 1) / 2
+    """
+    return scale * factor, translate + scale * (factor - 1) / 2
 
 
 def scene_to_world(y: np.ndarray | float, scene_unit: float, source_pixel: float

@@ -10,8 +10,8 @@
   :data:`SMALLEST` pixels.
 
 The layer's ``scale``, ``translate`` and ``units`` are kept: per level the NGFF scale and
-translation (level i with factor f = shape_0 / shape_i has scale ``s f`` and translation
-``t + s (f - 1) / 2``, pixel centres) and the axes' unit; arrays carry ``dimension_names``.
+translation (level i, f = shape_0 / shape_i times smaller:
+:func:`geometry.reduced_level_transform`) and the axes' unit; arrays carry ``dimension_names``.
 Stores are created only where :func:`.render.output_guard.check_output` allows (a new or
 empty folder, or a store of ours, which is replaced: napari's save dialog has asked). No Qt.
 """
@@ -104,6 +104,7 @@ def _write(path: Path, levels: list, rgb: bool, meta: dict) -> None:
     from ome_zarr.format import FormatV05
     from ome_zarr.writer import write_multiscales_metadata
 
+    from .geometry import reduced_level_transform
     from .render.export import DIMENSIONS, axes, omero
 
     scale, translate = _placement(meta)
@@ -122,10 +123,11 @@ def _write(path: Path, levels: list, rgb: bool, meta: dict) -> None:
             band = np.asarray(level[r0:r0 + BAND_ROWS])
             arr[:, r0:r0 + band.shape[0], :] = np.moveaxis(band, -1, 0) if rgb else band[None]
         f = [first.shape[0] / h, first.shape[1] / w]
+        placed = [reduced_level_transform(s, t, k)
+                  for s, t, k in zip(scale, translate, f, strict=True)]
         datasets.append({"path": str(i), "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0] + [s * k for s, k in zip(scale, f, strict=True)]},
-            {"type": "translation", "translation": [0.0] + [
-                t + s * (k - 1) / 2 for t, s, k in zip(translate, scale, f, strict=True)]}]})
+            {"type": "scale", "scale": [1.0] + [sc for sc, _ in placed]},
+            {"type": "translation", "translation": [0.0] + [tr for _, tr in placed]}]})
     om = omero(channels, dtype)
     lo, hi = _window(meta, dtype)
     for c in om["channels"]:
