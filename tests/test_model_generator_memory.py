@@ -84,3 +84,37 @@ def test_memory_fields_are_validated():
         dataclasses.replace(base, memory_channels=4, memory_extent=(1.0,))
     with pytest.raises(ValueError, match="at most"):
         dataclasses.replace(base, memory_channels=64, memory_cells=1024, memory_levels=8)
+
+
+def test_the_memory_output_adds_the_memory_read_over_the_output_pixels():
+    G = memory_generator()
+    base = dataclasses.replace(G.cfg, memory_output=True)
+    H = Generator(base).eval()
+    H.load_state_dict(G.state_dict())  # the same weights: the option adds no parameter
+    zoom, cy, cx = torch.tensor([1.5]), torch.tensor([0.4]), torch.tensor([0.7])
+    R, C = G.cfg.resolution, G.cfg.channels
+    with torch.inference_mode():
+        read = H.memory(R, 0, zoom, cy, cx).double()[0, :C]
+    assert torch.allclose(render(H, 1.5, 0.4, 0.7) - render(G, 1.5, 0.4, 0.7), read,
+                          atol=1e-5)
+    # what the output adds is band-limited: the view read through a 2x finer canvas, then
+    # averaged over 2 x 2 blocks, is the same read
+    with torch.inference_mode():
+        fine = H.memory(2 * R, 0, zoom, cy, cx).double()[0, :C]
+    assert torch.allclose(torch.nn.functional.avg_pool2d(fine[None], 2)[0], read, atol=1e-6)
+
+
+def test_overlapping_tiles_agree_with_the_memory_output():
+    G = memory_generator()
+    H = Generator(dataclasses.replace(G.cfg, memory_output=True)).eval()
+    H.load_state_dict(G.state_dict())
+    R, zoom, c, shift = H.cfg.resolution, 2.0, 0.4, 8
+    side = 2**-zoom
+    a = render(H, zoom, c, c, H.cfg.tile_margin)
+    b = render(H, zoom, c + shift * side / R, c + shift * side / R, H.cfg.tile_margin)
+    assert psnr(a[:, shift:, shift:], b[:, :-shift, :-shift], float(a.max() - a.min())) >= 30
+
+
+def test_the_memory_output_needs_a_channel_per_image_channel():
+    with pytest.raises(ValueError, match="memory_output"):
+        dataclasses.replace(PRESETS["tiny"].generator, memory_channels=2, memory_output=True)

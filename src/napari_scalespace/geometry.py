@@ -87,6 +87,7 @@ __all__ = [
     "native_zoom",
     "nested_pixel_edges",
     "pixel_centers",
+    "pixels_per_cell",
     "reduced_level_transform",
     "scene_extent",
     "scene_to_world",
@@ -233,6 +234,14 @@ def grid_source_edges(cells: int, cells_per_unit: float, height: int, width: int
     of an H x W image: ``S n / g`` for n = 0..cells, S = min(H, W)."""
     s = _shorter_side(height, width)
     return s * np.arange(_int("cells", cells, 1) + 1, dtype=np.float64) / cells_per_unit
+
+
+def pixels_per_cell(octave: int | np.ndarray, resolution: int, cells_per_unit: float
+                    ) -> np.ndarray:
+    """View pixels per cell of a grid with ``cells_per_unit`` cells per scene unit, at zoom
+    ``octave`` (a view spans ``2^-octave`` scene units in ``resolution`` pixels):
+    ``resolution * 2^octave / cells_per_unit``."""
+    return resolution * np.exp2(np.asarray(octave, dtype=np.float64)) / cells_per_unit
 
 
 def grid_position(world: torch.Tensor, cells_per_unit: float) -> torch.Tensor:

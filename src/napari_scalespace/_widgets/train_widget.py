@@ -181,10 +181,9 @@ def _steps(trainer, views, steps: int, preview_every: int, cancel: threading.Eve
 
     from ..render.image import to_unit
 
-    for event in trainer.run(steps, cancel=cancel):
+    left = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+    for event in trainer.run(steps, cancel=cancel, time_limit=left, plan=True):
         yield "step", event
-        if deadline is not None and time.monotonic() > deadline:
-            cancel.set()  # the trainer stops before its next step and saves
         if event.step % preview_every == 0 or event.step == steps:
             with torch.inference_mode():
                 imgs = trainer.G_ema.render(views, seed=None,

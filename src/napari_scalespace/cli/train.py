@@ -196,7 +196,6 @@ def _abs_path(image: str) -> str:
 
 def _train_loop(trainer, steps: int, time_limit: float | None = None) -> int:
     import threading
-    import time
 
     from tqdm import tqdm
 
@@ -205,15 +204,13 @@ def _train_loop(trainer, steps: int, time_limit: float | None = None) -> int:
     bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True, disable=not main)
     last = None
     stop = threading.Event()
-    deadline = None if time_limit is None else time.monotonic() + 60 * time_limit
+    seconds = None if time_limit is None else 60 * time_limit
     try:
-        for event in trainer.run(steps, cancel=stop):
+        for event in trainer.run(steps, cancel=stop, time_limit=seconds, plan=True):
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}
                             | {"img/s": f"{event.images_per_s:.1f}"})
             last = event
-            if deadline is not None and time.monotonic() > deadline:
-                stop.set()
     except KeyboardInterrupt:
         bar.close()
         if trainer.dist is not None:  # the other ranks may be gone: no collective save

@@ -213,6 +213,13 @@ class PatchDataset:
             table = self._tables[scene] = IntegralImage.from_source(self.sources[scene])
         return table
 
+    def set_schedule(self, schedule: OctaveSchedule) -> None:
+        """Draw octaves from ``schedule`` from now on (same octaves, same random stream)."""
+        if schedule.octaves != self.octaves:
+            raise ValueError(f"schedule has {schedule.octaves} octaves, the dataset "
+                             f"{self.octaves}")
+        self.schedule = self.sampler.schedule = schedule
+
     def draw_views(self, batch: int, kimg: float) -> Views:
         """:class:`Views` of ``batch`` random views (see :class:`Batch`); zooms and centres
         are float32 (rounded to lie inside the scene), indices int64."""

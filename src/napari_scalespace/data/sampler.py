@@ -21,10 +21,16 @@ fine octaves hold most of the distinct content -- the published dataset has 60x 
 per fine octave than at octave 0 -- while coarse octaves stay well represented). Short runs
 (the ``tiny`` preset trains a few kimg) stay in the coarse-heavy warm-up: set ``warmup_kimg``
 relative to the run length there.
+
+Runs of a planned length (``fitted``): with ``P`` kimg planned, the warm-up lasts
+``min(warmup_kimg, warmup_fraction * P)`` and the skew ``min(skew_kimg, skew_fraction * P)``,
+so a run of a few kimg still reaches every octave's share, and a run longer than the fixed
+schedule keeps it unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -69,6 +75,16 @@ class OctaveSchedule:
                 raise ValueError(f"{name} must be finite and >= {low}, got {v!r}")
             object.__setattr__(self, name, v)
         object.__setattr__(self, "octaves", int(self.octaves))
+
+    def fitted(self, planned_kimg: float, warmup_fraction: float,
+               skew_fraction: float) -> OctaveSchedule:
+        """This schedule for a run of ``planned_kimg``: warm-up and skew at most the given
+        fractions of it (fractions of 0 leave the fixed lengths)."""
+        def fit(length: float, fraction: float) -> float:
+            return min(length, fraction * planned_kimg) if fraction > 0 else length
+
+        return dataclasses.replace(self, warmup_kimg=fit(self.warmup_kimg, warmup_fraction),
+                                   skew_kimg=fit(self.skew_kimg, skew_fraction))
 
     def probabilities(self, kimg: float) -> np.ndarray:
         """Octave probabilities ``[octaves]`` (float64, sum 1) at progress ``kimg``."""

@@ -88,6 +88,10 @@ class GeneratorConfig:
     memory_extent: tuple[float, float] = (1.0, 1.0)
     """Scene extent (y, x) in scene units the memory covers (the image's, set when a run is
     created)."""
+    memory_output: bool = False
+    """Also add the memory's first ``channels`` channels, read over the output pixels, to the
+    image: the memory (started from the image pyramid) is then a band-limited base image and
+    the synthesis network renders what it lacks (a residual)."""
 
     def __post_init__(self) -> None:
         c = _Checker(self, "generator")
@@ -128,6 +132,10 @@ class GeneratorConfig:
             raise ValueError(f"generator.memory_extent must be two positive numbers (y, x), "
                              f"got {extent!r}")
         object.__setattr__(self, "memory_extent", tuple(float(e) for e in extent))
+        c.boolean("memory_output")
+        if self.memory_output and self.memory_channels < self.channels:
+            raise ValueError(f"generator.memory_output needs at least channels = "
+                             f"{self.channels} memory channels, got {self.memory_channels}")
         if self.memory_channels:
             cells = self.memory_cells * 2 ** (self.memory_grid_levels() - 1)
             values = self.memory_channels * math.prod(math.ceil(e * cells) for e in extent)
@@ -206,6 +214,11 @@ class TrainConfig:
     """Octave schedule: after warm-up, skew towards fine octaves over this many kimg."""
     boost_first: float = 3.0
     boost_last: float = 2.0
+    warmup_fraction: float = 0.1
+    """For a run of planned length (steps, or a time limit): the warm-up lasts at most this
+    fraction of it (0 = ``warmup_kimg`` whatever the length)."""
+    skew_fraction: float = 0.4
+    """For a run of planned length: the skew lasts at most this fraction of it (0 = off)."""
     checkpoint_every: int = 500
     """Steps between checkpoints (and at the end of the run)."""
     positions: str = "auto"
@@ -219,6 +232,16 @@ class TrainConfig:
     reconstruction_octaves: tuple[float, ...] = ()
     """Per-octave factors of ``reconstruction_weight`` (octave 0 first; octaves past the end
     use the last factor; empty = 1 everywhere)."""
+    reconstruction_lowpass: bool = False
+    """With a spatial memory: compare each render with its patch at most at the memory's
+    finest resolution (both averaged over blocks of the view pixels one finest cell covers,
+    :func:`..geometry.pixels_per_cell`), so that the reconstruction asks for what the memory
+    can hold and leaves finer detail to the detail and adversarial losses instead of blurring
+    it."""
+    detail_weight: float = 0.0
+    """Weight of the detail loss (``positions="known"``, :func:`..train.losses.detail`): the
+    local detail energy of each render against its patch's, so that uncertainty about where a
+    detail is does not turn into blur."""
     extra_octaves: int = 0
     """Octaves beyond the data: the generator's finest ``extra_octaves`` octaves have no real
     patches; their views are trained by the adversarial loss against the finest data octave
@@ -245,6 +268,8 @@ class TrainConfig:
         c.number("skew_kimg", 0, 1e9)
         c.number("boost_first", 1, 1e3)
         c.number("boost_last", 1, 1e3)
+        c.number("warmup_fraction", 0, 1)
+        c.number("skew_fraction", 0, 1)
         c.integer("checkpoint_every", 1, 1 << 30)
         if self.positions not in POSITIONS:
             raise ValueError(f"train.positions must be one of {POSITIONS}, got "
@@ -256,6 +281,8 @@ class TrainConfig:
             raise ValueError(f"train.reconstruction_octaves must be a list of numbers in "
                              f"[0, 1e6], got {factors!r}")
         object.__setattr__(self, "reconstruction_octaves", tuple(float(f) for f in factors))
+        c.boolean("reconstruction_lowpass")
+        c.number("detail_weight", 0, 1e6)
         c.integer("extra_octaves", 0, MAX_OCTAVES - 1)
 
     def reconstruction_factor(self, octave: int) -> float:
@@ -429,11 +456,15 @@ PRESETS: dict[str, Preset] = {
                filter_size=4, tile_margin=8,
                # one image with known positions: a spatial memory of 8 channels, a cell per 4
                # image pixels at the finest level, read at the input and the first 64-px canvas
-               # (docs/evaluation.md, "Spatial memory"); dropped for unknown positions
-               memory_channels=8, memory_cells=16, memory_canvases=(0, 4)),
+               # and added to the output as a base image (docs/evaluation.md, "Spatial
+               # memory"); dropped for unknown positions
+               memory_channels=8, memory_cells=16, memory_canvases=(0, 4), memory_output=True),
         d=dict(channel_base=2048, channel_max=64),
+        # reconstruction at the memory's resolution, detail beyond it from the detail and
+        # adversarial losses (docs/evaluation.md, "The fidelity benchmark")
         t=dict(batch=8, ema_kimg=1.0, warmup_kimg=1.0, skew_kimg=4.0, r1_interval=8,
-               consistency_interval=2, checkpoint_every=100),
+               consistency_interval=2, checkpoint_every=100, reconstruction_lowpass=True,
+               detail_weight=50.0),
     ),
     # Sized like the published models (256 px views).
     "paper6": _preset(

@@ -6,7 +6,9 @@ synthesis layers refine it canvas by canvas (appending the features assigned to 
 and ToRGB gives the image. With a spatial memory (``memory_channels > 0``, one scene with
 known positions), the canvases listed in ``memory_canvases`` also receive the memory read over
 their pixels (:mod:`.memory`) as extra channels: mixed with the features at the input canvas,
-appended after the features elsewhere. Nothing but the features and the memory depends on the
+appended after the features elsewhere; with ``memory_output`` its first ``channels`` channels,
+read over the output pixels, are added to the image (a base image the network refines).
+Nothing but the features and the memory depends on the
 view, and both are functions of world position and pixel footprint, so two overlapping views of
 the same ``z`` render the same scene where they overlap.
 """
@@ -122,15 +124,23 @@ class Generator(nn.Module):
             if not t.is_torgb and self.appended[t.index]:
                 with stage("fourier_features"):
                     x = self._append_features(x, specs[t.index], t.index, zoom, cy, cx)
+        R = self.cfg.resolution
         if extra:
-            R = self.cfg.resolution
             m = (x.shape[-1] - R) // 2
             x = x[:, :, m:m + R, m:m + R]
-        return x * self.cfg.output_scale
+        x = x * self.cfg.output_scale
+        if self.memory is not None and self.cfg.memory_output:  # the base image
+            x = x + self._read_memory_channels(R, zoom, cy, cx, self.cfg.channels, x.dtype)
+        return x
 
     def _read_memory(self, spec, zoom, cy, cx, dtype=torch.float32) -> torch.Tensor:
         with stage("memory"):
             return self.memory(spec.rate, spec.margin, zoom, cy, cx, dtype=dtype)
+
+    def _read_memory_channels(self, rate, zoom, cy, cx, channels, dtype) -> torch.Tensor:
+        """The first ``channels`` memory channels over the view's ``rate x rate`` pixels."""
+        with stage("memory"):
+            return self.memory(rate, 0, zoom, cy, cx, dtype=dtype, channels=channels)
 
     def _append_features(self, x: torch.Tensor, spec, index: int, zoom, cy, cx) -> torch.Tensor:
         """``cat([x, features, memory], 1)`` channels-last, the features written in place into

@@ -7,7 +7,14 @@
 - reconstruction (known positions): the generator's render of a real patch's own view
   against the patch, ``L1 + (1 - SSIM)`` (SSIM with a Gaussian window, sigma 1.5, on images
   mapped from [-1, 1] to [0, 1]), per sample, so that each sample can be weighted by its octave
-  (and samples without a real view, beyond the data, left out).
+  (and samples without a real view, beyond the data, left out); optionally low-pass: both
+  averaged over blocks of a sample's ``pool`` pixels first;
+- detail (known positions): per band of a box Laplacian pyramid (``L_j = G_j - up(G_{j+1})``,
+  ``G_{j+1}`` = 2 x 2 means of ``G_j``), the local detail energy ``E_j`` (mean ``|L_j|`` over
+  4 x 4 blocks) of the render against the patch's, ``mean_j mean |E_j(fake) - E_j(real)|``. A
+  pixel loss where the model is unsure of a detail's exact place is smallest for the local
+  mean (a blur); this one is smallest when the render has the patch's amount of detail, where
+  the patch has it, whatever its phase.
 """
 
 from __future__ import annotations
@@ -33,13 +40,57 @@ def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction(fake: torch.Tensor, real: torch.Tensor,
-                   weight: torch.Tensor | None = None) -> torch.Tensor:
+                   weight: torch.Tensor | None = None,
+                   pool: torch.Tensor | None = None) -> torch.Tensor:
     """``mean |fake - real| + (1 - SSIM(fake, real))`` for views in [-1, 1] (0 when equal).
 
     With ``weight [B]``: the per-sample losses weighted, summed and divided by the number of
-    samples with a non-zero weight (zero-weight samples take no part)."""
-    per_sample = ((fake - real).abs().mean([1, 2, 3])
-                  + 1 - ssim((fake + 1) / 2, (real + 1) / 2, per_sample=True))
+    samples with a non-zero weight (zero-weight samples take no part). With ``pool [B]``
+    (powers of two): sample i is compared after averaging ``pool_i x pool_i`` blocks of both
+    (a low-pass reconstruction: finer detail is left to other losses)."""
+    if pool is None or bool((pool <= 1).all()):
+        per_sample = _rec_per_sample(fake, real)
+    else:
+        per_sample = torch.empty(fake.shape[0], dtype=fake.dtype, device=fake.device)
+        for p in pool.unique().tolist():
+            rows = (pool == p).nonzero()[:, 0]
+            a, b = fake.index_select(0, rows), real.index_select(0, rows)
+            if p > 1:
+                a, b = F.avg_pool2d(a, int(p)), F.avg_pool2d(b, int(p))
+            per_sample = per_sample.index_put((rows,), _rec_per_sample(a, b))
+    if weight is None:
+        return per_sample.mean()
+    weight = weight.to(per_sample)
+    return (per_sample * weight).sum() / (weight > 0).sum().clamp_min(1)
+
+
+def _rec_per_sample(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    return ((fake - real).abs().mean([1, 2, 3])
+            + 1 - ssim((fake + 1) / 2, (real + 1) / 2, per_sample=True))
+
+
+def detail_energy(x: torch.Tensor, levels: int = 3, block: int = 4) -> list[torch.Tensor]:
+    """``E_j``, j = 0 .. levels-1: mean ``|L_j|`` over ``block x block`` blocks of the box
+    Laplacian band j of ``x [B, C, H, W]`` (channels averaged), ``[B, 1, H / 2^j / block, ...]``;
+    bands whose blocks would not fit are left out."""
+    out = []
+    g = x
+    for _ in range(levels):
+        if min(g.shape[-2:]) < 2 * block:
+            break
+        coarse = F.avg_pool2d(g, 2)
+        band = g - F.interpolate(coarse, scale_factor=2, mode="nearest")
+        out.append(F.avg_pool2d(band.abs().mean(1, keepdim=True), block))
+        g = coarse
+    return out
+
+
+def detail(fake: torch.Tensor, real: torch.Tensor,
+           weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean_j mean |E_j(fake) - E_j(real)|`` (:func:`detail_energy`), weighted per sample as
+    :func:`reconstruction`."""
+    pairs = list(zip(detail_energy(fake), detail_energy(real), strict=True))
+    per_sample = sum((a - b).abs().mean([1, 2, 3]) for a, b in pairs) / max(len(pairs), 1)
     if weight is None:
         return per_sample.mean()
     weight = weight.to(per_sample)

@@ -39,13 +39,13 @@ from ..data.collection import Collection
 from ..data.dataset import PatchDataset
 from ..data.patches import area_grid
 from ..data.sampler import OctaveSchedule
-from ..geometry import scene_extent
+from ..geometry import pixels_per_cell, scene_extent
 from ..model.config import Preset
 from ..model.discriminator import Discriminator
 from ..model.generator import Generator, latent
 from .consistency import consistency_l1, zoom_out_exponent
 from .distributed import Dist, rank_seed
-from .losses import d_logistic, g_nonsaturating, r1_penalty, reconstruction
+from .losses import d_logistic, detail, g_nonsaturating, r1_penalty, reconstruction
 from .resume import preset_changes
 from .run_start import RunStart, probe_sources
 
@@ -153,6 +153,7 @@ class Trainer:
         schedule = OctaveSchedule(g_cfg.octaves, warmup_kimg=t.warmup_kimg,
                                   skew_kimg=t.skew_kimg, boost_first=t.boost_first,
                                   boost_last=t.boost_last)
+        self._schedule, self.planned_kimg = schedule, None
         self.dataset = PatchDataset(sources, g_cfg.octaves, g_cfg.resolution, seed=self.rng,
                                     schedule=schedule, extra_octaves=t.extra_octaves)
         self._rec_factors = torch.tensor([t.reconstruction_factor(k)
@@ -232,12 +233,31 @@ class Trainer:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g_opt": self.g_opt, "d_opt": self.d_opt}
 
+    def plan(self, steps: int) -> None:
+        """Fit the octave schedule to a run of ``steps`` steps in all (``warmup_fraction``,
+        ``skew_fraction``; :meth:`.OctaveSchedule.fitted`), so that a short run reaches every
+        octave's share. The plan is saved with each checkpoint and kept by a resume; a run
+        never planned follows the fixed schedule in kimg."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        self._set_plan(steps * self.cfg.batch / 1000)
+
+    def _set_plan(self, planned_kimg: float | None) -> None:
+        self.planned_kimg = planned_kimg
+        schedule = self._schedule
+        if planned_kimg is not None:
+            schedule = schedule.fitted(planned_kimg, self.cfg.warmup_fraction,
+                                       self.cfg.skew_fraction)
+        self.dataset.set_schedule(schedule)
+
     def save(self, metrics: dict | None = None) -> Path:
         """Write a checkpoint (rank 0 only; every rank must call this, they meet here).
 
         With several processes the checkpoint's metrics record each rank's generator digest
         (``ranks.digests``): equal digests = ranks in sync."""
         metrics = dict(metrics or {})
+        if self.planned_kimg is not None:
+            metrics["planned_kimg"] = self.planned_kimg
         if self.dist is not None:
             metrics["ranks"] = {"world": self.dist.world,
                                 "digests": self.dist.gather(weights_digest(self.G))}
@@ -257,6 +277,8 @@ class Trainer:
     def _load(self) -> None:
         state = checkpoint.load_checkpoint(self.run_dir, self.modules(), self.optimizers())
         self.step_count, self.kimg = int(state["step"]), float(state["kimg"])
+        planned = (state.get("metrics") or {}).get("planned_kimg")
+        self._set_plan(None if planned is None else float(planned))
         checkpoint.restore_rng(state.get("rng", {}), numpy_rng=self.rng)
 
     # -- one step -----------------------------------------------------------------------------
@@ -311,9 +333,13 @@ class Trainer:
             # where the batch has truth, ``fake`` is the render of each real patch's own view
             weight = self._rec_factors[batch.octave] * batch.has_truth
             if bool(weight.any()):
-                rec = reconstruction(fake, real, weight)
+                rec = reconstruction(fake, real, weight, self._rec_pool(batch.octave))
                 losses["reconstruction"] = rec.item()
                 g_loss = g_loss + t.reconstruction_weight * rec
+                if t.detail_weight > 0:
+                    det = detail(fake, real, weight)
+                    losses["detail"] = det.item()
+                    g_loss = g_loss + t.detail_weight * det
         if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
             c_loss = self._consistency(z, view_zoom, cy, cx, fake)
             losses["consistency"] = c_loss.item()
@@ -335,6 +361,17 @@ class Trainer:
             octave_probabilities=self.dataset.schedule.probabilities(self.kimg).tolist(),
             seconds=seconds,
         )
+
+    def _rec_pool(self, octave: torch.Tensor) -> torch.Tensor | None:
+        """Per sample, the block the reconstruction averages (``reconstruction_lowpass``):
+        the view pixels one cell of the memory's finest level covers at its octave."""
+        memory = self.G.memory
+        if not self.cfg.reconstruction_lowpass or memory is None:
+            return None
+        finest = memory.cells_per_unit(memory.levels - 1)
+        per_cell = pixels_per_cell(octave.numpy(), self.preset.generator.resolution, finest)
+        pool = np.exp2(np.floor(np.log2(np.maximum(per_cell, 1.0))))
+        return torch.from_numpy(pool.astype(np.int64)).to(self.device)
 
     def _consistency(self, z, zoom, cy, cx, student) -> torch.Tensor:
         u = zoom_out_exponent(zoom.cpu().numpy(), self.rng)
@@ -359,39 +396,68 @@ class Trainer:
             b_ema.copy_(b)
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self, steps: int, cancel: threading.Event | None = None) -> Iterator[StepEvent]:
+    def run(self, steps: int, cancel: threading.Event | None = None,
+            time_limit: float | None = None, plan: bool = False) -> Iterator[StepEvent]:
         """Train until ``steps`` total steps (counting resumed ones); yield after every step.
+
+        ``time_limit`` (seconds from now) stops earlier, with a checkpoint. ``plan``: a run
+        that has no plan yet gets one (:meth:`plan`): ``steps``, or with a time limit the
+        steps that fit in it at the speed of its first steps, if fewer.
 
         The run folder is released when this ends (also by an error, an interrupt or when the
         caller stops iterating); an error before a new run's first checkpoint removes the
         run."""
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be > 0 seconds, got {time_limit!r}")
         if self.is_main:
             self._start.hold(self.step_count)
         try:
-            yield from self._run(steps, cancel)
+            yield from self._run(steps, cancel, time_limit, plan and self.planned_kimg is None)
         except Exception:
             self._start.abandon()  # a new run without a checkpoint goes
             raise
         finally:  # an interrupt keeps the run for a last save()
             self._start.release()
 
-    def _run(self, steps: int, cancel: threading.Event | None) -> Iterator[StepEvent]:
+    def _run(self, steps: int, cancel: threading.Event | None, time_limit: float | None,
+             plan: bool) -> Iterator[StepEvent]:
         every = self.cfg.checkpoint_every
+        start, first = time.monotonic(), self.step_count
+        if plan and time_limit is None:
+            self.plan(steps)
         while self.step_count < steps:
             stop = cancel is not None and cancel.is_set()
+            if time_limit is not None:
+                stop = stop or time.monotonic() - start > time_limit
             if self.dist is not None:  # all ranks stop at the same step
                 stop = self.dist.any(stop, self.device)
             if stop:
                 break
             event = self.step()
+            if plan and time_limit is not None and self.step_count - first == PLAN_AFTER:
+                self.plan(planned_steps(steps, self.step_count, PLAN_AFTER,
+                                        time.monotonic() - start, time_limit))
             path = None
             if self.step_count % every == 0 or self.step_count == steps:
                 path = str(self.save({"losses": event.losses}))
             yield StepEvent(**{**event.__dict__, "total_steps": steps, "checkpoint": path})
         if self.step_count < steps and self.step_count % every != 0:  # stopped early
             self.save()
+
+
+PLAN_AFTER = 4
+"""Steps timed before a run with a time limit is planned."""
+
+
+def planned_steps(steps: int, at: int, timed: int, elapsed: float, time_limit: float) -> int:
+    """The step a run will reach: ``steps``, or less when its last ``timed`` steps (now at
+    step ``at``) took ``elapsed`` seconds of the ``time_limit``:
+    ``at + (time_limit - elapsed) / (elapsed / timed)``."""
+    per_step = elapsed / max(timed, 1)
+    fit = at + max(time_limit - elapsed, 0.0) / max(per_step, 1e-9)
+    return max(1, min(int(steps), int(fit)))
 
 
 def weights_digest(module: torch.nn.Module) -> str:
