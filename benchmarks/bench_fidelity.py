@@ -197,7 +197,7 @@ def fidelity_table(results: dict[str, dict]) -> str:
             lines.append(
                 f"| {name} | {res['steps']} | {size} | {r['octave']} | "
                 f"{_f(r['psnr'], '.2f')} / {_f(r['psnr_bicubic'], '.2f')} | "
-                f"{_f(r['swd'] * 1000, '.1f')} / {_f(r['swd_bicubic'] * 1000, '.1f')} | "
+                f"{_f(r['swd'], '.1f')} / {_f(r['swd_bicubic'], '.1f')} | "
                 f"{_f(r['detail'], '.2f')} | {_f(r['consistency'], '.1f')} | "
                 f"{_f(r['seam'], '.1f')} | {'; '.join(r['short']) or 'met'} |")
     return "\n".join(lines)

@@ -86,8 +86,10 @@ def test_memory_fields_are_validated():
         dataclasses.replace(base, memory_channels=64, memory_cells=1024, memory_levels=8)
 
 
-def test_the_memory_output_adds_the_memory_read_over_the_output_pixels():
-    G = memory_generator()
+@pytest.mark.parametrize("canvases", [(0, 3), (0, 2)])
+def test_the_memory_output_adds_the_memory_read_over_the_output_pixels(canvases):
+    # (0, 3): canvas 3 has the output's rate, its read's centre is reused; (0, 2): read anew
+    G = memory_generator(canvases)
     base = dataclasses.replace(G.cfg, memory_output=True)
     H = Generator(base).eval()
     H.load_state_dict(G.state_dict())  # the same weights: the option adds no parameter
@@ -97,6 +99,9 @@ def test_the_memory_output_adds_the_memory_read_over_the_output_pixels():
         read = H.memory(R, 0, zoom, cy, cx).double()[0, :C]
     assert torch.allclose(render(H, 1.5, 0.4, 0.7) - render(G, 1.5, 0.4, 0.7), read,
                           atol=1e-5)
+    # tiles (canvases widened): the same base under the central pixels
+    assert torch.allclose(render(H, 1.5, 0.4, 0.7, extra=8) - render(G, 1.5, 0.4, 0.7, extra=8),
+                          read, atol=1e-5)
     # what the output adds is band-limited: the view read through a 2x finer canvas, then
     # averaged over 2 x 2 blocks, is the same read
     with torch.inference_mode():

@@ -119,19 +119,34 @@ class Generator(nn.Module):
                 feats = torch.cat([feats, self._read_memory(specs[0], zoom, cy, cx)], 1)
             weight = self.input_weight / math.sqrt(feats.shape[1])
             x = torch.nn.functional.conv2d(feats, weight[:, :, None, None])
+        R, base = self.cfg.resolution, None
         for layer, t in zip(self.layers, plan, strict=True):
             x = layer(x, w, t.padding, update_emas=update_emas)
             if not t.is_torgb and self.appended[t.index]:
+                spec = specs[t.index]
+                mem = (self._read_memory(spec, zoom, cy, cx, dtype=x.dtype)
+                       if self._memory_channels(t.index) else None)
+                if mem is not None and base is None and spec.rate == R:
+                    base = self._output_base(mem, spec.margin)
                 with stage("fourier_features"):
-                    x = self._append_features(x, specs[t.index], t.index, zoom, cy, cx)
-        R = self.cfg.resolution
+                    x = self._append_features(x, spec, t.index, zoom, cy, cx, mem)
         if extra:
             m = (x.shape[-1] - R) // 2
             x = x[:, :, m:m + R, m:m + R]
         x = x * self.cfg.output_scale
         if self.memory is not None and self.cfg.memory_output:  # the base image
-            x = x + self._read_memory_channels(R, zoom, cy, cx, self.cfg.channels, x.dtype)
+            if base is None:
+                base = self._read_memory_channels(R, zoom, cy, cx, self.cfg.channels, x.dtype)
+            x = x + base
         return x
+
+    def _output_base(self, mem: torch.Tensor, margin: int) -> torch.Tensor | None:
+        """The output's base image from a memory read of a canvas at the output's rate: its
+        central ``R x R`` samples are the view's pixels (``None`` without ``memory_output``)."""
+        if not self.cfg.memory_output:
+            return None
+        R, C = self.cfg.resolution, self.cfg.channels
+        return mem[:, :C, margin:margin + R, margin:margin + R]
 
     def _read_memory(self, spec, zoom, cy, cx, dtype=torch.float32) -> torch.Tensor:
         with stage("memory"):
@@ -142,12 +157,12 @@ class Generator(nn.Module):
         with stage("memory"):
             return self.memory(rate, 0, zoom, cy, cx, dtype=dtype, channels=channels)
 
-    def _append_features(self, x: torch.Tensor, spec, index: int, zoom, cy, cx) -> torch.Tensor:
-        """``cat([x, features, memory], 1)`` channels-last, the features written in place into
-        their channels of the result (no separate feature tensor, no layout change)."""
+    def _append_features(self, x: torch.Tensor, spec, index: int, zoom, cy, cx,
+                         mem: torch.Tensor | None = None) -> torch.Tensor:
+        """``cat([x, features, mem], 1)`` channels-last (``mem``: the memory's read of this
+        canvas, where it is read), the features written in place into their channels of the
+        result (no separate feature tensor, no layout change)."""
         C, n = x.shape[1], self.features.counts[index]
-        mem = (self._read_memory(spec, zoom, cy, cx, dtype=x.dtype)
-               if self._memory_channels(index) else None)
         if torch.compiler.is_compiling():  # traceable form
             f = self.features(spec, index, zoom, cy, cx, dtype=x.dtype)
             parts = [x, f] if mem is None else [x, f, mem]
