@@ -16,7 +16,7 @@ Images (1024 x 1024 RGB, full resolution, never resampled):
 - ``he``: the bundled H&E crop (brightfield histology, CC0);
 - ``bluemarble``: the bundled Blue Marble crop (satellite mosaic, public domain);
 - ``retina``: the centre 1024 x 1024 of ``retina.jpg`` shipped in scikit-image's wheel (a
-  fundus photograph), cropped into ``OUT/data`` when the benchmark runs (not in the repo).
+  fundus photograph, CC0), cropped into ``OUT/data`` when the benchmark runs (not in the repo).
 
 While a run trains, each checkpoint it writes (every 100 steps in `small`) is copied into
 ``RUN-snapshots/`` with the seconds since the start, and ``--curve`` evaluates five of them,
@@ -260,10 +260,11 @@ def plot_curve(points: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     minutes = [p["seconds"] / 60 for p in points]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    for ax, key, label in zip(axes, ("psnr_mean", "swd_ratio", "detail_min"),
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    for ax, key, label in zip(axes, ("psnr_mean", "swd_ratio", "detail_min", "consistency_min"),
                               ("mean PSNR dB (data octaves)", "SWD / bicubic (octaves 1+)",
-                               "detail model/truth (lowest octave)"), strict=True):
+                               "detail model/truth (lowest octave)",
+                               "consistency PSNR dB (lowest octave)"), strict=True):
         ax.plot(minutes, [p[key] for p in points], "o-")
         ax.set_xlabel("training minutes")
         ax.set_title(label, fontsize=9)
