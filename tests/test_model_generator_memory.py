@@ -123,3 +123,10 @@ def test_overlapping_tiles_agree_with_the_memory_output():
 def test_the_memory_output_needs_a_channel_per_image_channel():
     with pytest.raises(ValueError, match="memory_output"):
         dataclasses.replace(PRESETS["tiny"].generator, memory_channels=2, memory_output=True)
+
+
+def test_the_memory_output_without_a_memory_is_the_published_generator():
+    cfg = dataclasses.replace(PRESETS["small"].generator, memory_channels=0)
+    assert cfg.memory_output  # small's default, with its memory turned off
+    G = Generator(cfg)
+    assert G.memory is None and not any("memory" in k for k in G.state_dict())

@@ -49,8 +49,8 @@ def test_the_render_of_each_patchs_own_view_is_compared_with_the_patch(tmp_path,
     real_draw = tr.dataset.draw
     monkeypatch.setattr(tr.dataset, "draw", lambda *a: drawn.append(real_draw(*a)) or drawn[-1])
     monkeypatch.setattr(trainer_module, "reconstruction",
-                        lambda fake, real, w: compared.append((fake.detach(), real)) or
-                        reconstruction(fake, real, w))
+                        lambda fake, real, w, pool=None: compared.append((fake.detach(), real))
+                        or reconstruction(fake, real, w, pool))
     G_before = copy.deepcopy(tr.G)
     event = tr.step()
     assert "reconstruction" in event.losses and len(compared) == 1
@@ -226,7 +226,8 @@ def test_extra_octave_fakes_are_rendered_finer_and_judged_as_the_finest_data(
     monkeypatch.setattr(tr.D, "forward", lambda x, zoom: judged.append(zoom) or
                         d_forward(x, zoom))
     monkeypatch.setattr(trainer_module, "reconstruction",
-                        lambda f, r, w: weights.append(w) or reconstruction(f, r, w))
+                        lambda f, r, w, pool=None: weights.append(w)
+                        or reconstruction(f, r, w, pool))
     for _ in range(6):
         drawn.clear(), rendered.clear(), judged.clear(), weights.clear()
         tr.step()

@@ -133,7 +133,7 @@ class GeneratorConfig:
                              f"got {extent!r}")
         object.__setattr__(self, "memory_extent", tuple(float(e) for e in extent))
         c.boolean("memory_output")
-        if self.memory_output and self.memory_channels < self.channels:
+        if self.memory_output and 0 < self.memory_channels < self.channels:
             raise ValueError(f"generator.memory_output needs at least channels = "
                              f"{self.channels} memory channels, got {self.memory_channels}")
         if self.memory_channels:
