@@ -110,7 +110,7 @@ def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> to
     touched (a zoomed-in view reads a few cells of a fine level, not the whole grid)."""
     y0, y1 = _window(ty, grid.shape[1])
     x0, x1 = _window(tx, grid.shape[2])
-    grid = grid[:, y0:y1, x0:x1]
+    grid = grid[:, y0:y1, x0:x1].to(torch.float64)  # only the window, in float64
     ay = _antiderivative_rows(grid, ty - y0)  # [C, B, Sy + 1, nx]
     axy = _antiderivative_last(ay, tx - x0)  # [C, B, Sy + 1, Sx + 1]
     d = axy.diff(dim=-1).diff(dim=-2)
@@ -159,7 +159,7 @@ class SpatialMemory(nn.Module):
             g = self.cells_per_unit(k)
             if channels is not None:
                 grid = grid[:channels]
-            v = footprint_mean(grid.to(torch.float64), grid_position(wy, g),
+            v = footprint_mean(grid, grid_position(wy, g),
                                grid_position(wx, g))
             out = v if out is None else out + v
         return out.to(dtype)
