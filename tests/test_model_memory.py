@@ -98,3 +98,59 @@ def test_gradcheck_float64():
     ty = torch.tensor([[-0.7, 0.4, 1.9, 3.5]], dtype=f64)
     tx = torch.tensor([[0.2, 1.1, 2.0, 5.2]], dtype=f64)
     assert torch.autograd.gradcheck(lambda g: footprint_mean(g, ty, tx), (grid,))
+
+
+def test_rendering_reads_through_stored_tables_that_follow_the_grid():
+    """Without gradients the float64 grids and their prefixes are made once and reused (each
+    view read from windows of the whole grids' tables): the read equals the training read of
+    the batch, near the scene's edges too, and an update of a grid (an optimiser step, a loaded
+    checkpoint) is seen by the next read."""
+    torch.manual_seed(2)
+    memory = SpatialMemory(channels=3, levels=3, cells=4, extent=(1.0, 1.25))
+    for grid in memory.grids:
+        torch.nn.init.normal_(grid)
+    zoom = torch.tensor([0.0, 2.2, 4.5, 3.0])
+    cy, cx = torch.tensor([0.5, 0.3, 0.93, 0.01]), torch.tensor([0.6, 1.1, 0.02, 1.24])
+    trained = memory(16, 4, zoom, cy, cx).detach()  # gradients wanted: no tables
+    assert memory._tables is None
+    with torch.inference_mode():
+        rendered = memory(16, 4, zoom, cy, cx)
+    tables = memory._tables[1]
+    assert torch.allclose(rendered, trained, atol=1e-6)
+    with torch.no_grad():
+        assert memory.tables() is tables  # kept
+        memory.grids[2].mul_(-1)
+        again = memory(16, 4, zoom, cy, cx, channels=2)
+        assert memory.tables() is not tables
+    expected = memory(16, 4, zoom, cy, cx, channels=2).detach()
+    assert torch.allclose(again, expected, atol=1e-6)
+    assert not torch.allclose(again, rendered[:, :2], atol=1e-3)
+
+
+def test_rendering_reads_views_far_apart_one_by_one_with_the_same_values(monkeypatch):
+    """A batch's window of cells spans all its views; views far apart are rendered one by one
+    instead (:func:`spread`), which changes the work, not the values."""
+    from napari_scalespace.model import memory as memory_module
+
+    torch.manual_seed(3)
+    memory = SpatialMemory(channels=2, levels=3, cells=8)
+    for grid in memory.grids:
+        torch.nn.init.normal_(grid)
+    zoom = torch.tensor([4.0, 4.0, 3.5])
+    cy, cx = torch.tensor([0.1, 0.9, 0.5]), torch.tensor([0.05, 0.95, 0.5])
+    e = torch.linspace(-0.6, 0.6, 9, dtype=f64)
+    far = torch.tensor([0.05, 0.95, 0.5], dtype=f64)[:, None] + 2.0**-4 * e
+    assert memory_module.spread(far)
+    assert not memory_module.spread(0.5 + 2.0**-4 * e.expand(3, 9))  # the same view thrice
+    assert not memory_module.spread(far[:1])
+    calls = []
+    read = memory_module.MemoryTables.read
+    monkeypatch.setattr(memory_module.MemoryTables, "read",
+                        lambda self, wy, wx, c=None: calls.append(len(wy)) or read(self, wy, wx, c))
+    with torch.no_grad():
+        one_by_one = memory(16, 2, zoom, cy, cx)
+        assert calls == [1, 1, 1]
+        monkeypatch.setattr(memory_module, "spread", lambda wx: False)
+        together = memory(16, 2, zoom, cy, cx)
+        assert calls[3:] == [3]
+    assert torch.allclose(one_by_one, together, atol=1e-6)

@@ -1,8 +1,10 @@
 """Training with a spatial memory: it starts from the image's pyramid, covers the image's
 extent, is refused without known positions, and a run with it checkpoints and resumes
-bit-identically (a run without one still loads: the shipped sample has none)."""
+bit-identically, and a run written before the memory existed still loads."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,7 +13,6 @@ from safetensors.torch import load_file
 from napari_scalespace import checkpoint
 from napari_scalespace.data import open_source
 from napari_scalespace.data.patches import cut_patches
-from napari_scalespace.data.samples import sample_run
 from napari_scalespace.geometry import View
 from napari_scalespace.model.config import get_preset
 from napari_scalespace.model.generator import Generator
@@ -107,9 +108,15 @@ def test_a_run_with_memory_resumes_bit_identically(tmp_path):
 
 
 def test_a_run_without_memory_still_loads():
-    preset_, _ = checkpoint.read_config(sample_run())
+    """A run written before the memory existed (its config has no memory fields)."""
+    import json
+
+    run = Path(__file__).parent / "data" / "run_before_memory"
+    assert not any(k.startswith("memory") for k in
+                   json.loads((run / "config.json").read_text())["generator"])
+    preset_, _ = checkpoint.read_config(run)
     assert preset_.generator.memory_channels == 0
-    G, _, _ = checkpoint.load_generator(sample_run(), lambda p: Generator(p.generator))
+    G, _, _ = checkpoint.load_generator(run, lambda p: Generator(p.generator))
     assert G.memory is None
     assert G.render([View(1.0, 0.5, 0.5)]).std() > 0
 

@@ -58,13 +58,13 @@ def _cell(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return k, (k + 1).clamp(max=n - 1), phi, t.clamp(max=0), (t - (n - 1)).clamp(min=0)
 
 
-def _antiderivative_rows(grid: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """``A(t)`` along dimension 1 of a shared ``grid [C, N, X]`` at positions ``t [B, P]``:
-    ``[C, B, P, X]``. Rows are picked with ``index_select`` (its backward is one
+def _antiderivative_rows(grid: torch.Tensor, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``A(t)`` along dimension 1 of a shared ``grid [C, N, X]`` with prefix ``q`` (from
+    :func:`_prefix`, or any table that differs from it by a function of x alone) at positions
+    ``t [B, P]``: ``[C, B, P, X]``. Rows are picked with ``index_select`` (its backward is one
     ``index_add``, not a scatter into a per-view copy of the grid)."""
     C, n, X = grid.shape
     B, P = t.shape
-    q = _prefix(grid, 1)
     k, k1, phi, below, above = (v.reshape(-1) for v in _cell(t, n))
     m0 = grid.index_select(1, k)
     m1 = grid.index_select(1, k1)
@@ -89,33 +89,77 @@ def _antiderivative_last(curves: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             + below * curves[..., :1] + above * curves[..., -1:])
 
 
-def _window(t: torch.Tensor, n: int) -> tuple[int, int]:
-    """The cells ``[lo, hi)`` of an ``n``-cell curve that positions ``t`` read: the intervals
-    they fall in, at least two cells. Positions before ``lo`` or after ``hi - 1`` occur only
-    when ``lo = 0`` or ``hi = n`` (the constant extension then applies as on the whole
-    curve), and the antiderivative on the window differs from the whole curve's by a constant,
-    which the differences at pixel edges cancel."""
-    lo = min(max(math.floor(t.min().item()), 0), max(n - 2, 0))
-    hi = max(min(math.ceil(t.max().item()) + 1, n), min(lo + 2, n))
+def _window(lo_t: float, hi_t: float, n: int) -> tuple[int, int]:
+    """The cells ``[lo, hi)`` of an ``n``-cell curve that positions in ``[lo_t, hi_t]`` read:
+    the intervals they fall in, at least two cells. Positions before ``lo`` or after
+    ``hi - 1`` occur only when ``lo = 0`` or ``hi = n`` (the constant extension then applies as
+    on the whole curve), and the antiderivative on the window differs from the whole curve's
+    by a constant, which the differences at pixel edges cancel."""
+    lo = min(max(math.floor(lo_t), 0), max(n - 2, 0))
+    hi = max(min(math.ceil(hi_t) + 1, n), min(lo + 2, n))
     return lo, hi
 
 
-def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
+def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor,
+                   tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Mean of the bilinear surface through ``grid`` (``[C, Ny, Nx]``, values at cell centres,
     shared by the batch) over the pixels of a batch of canvases.
 
     ``ty``, ``tx``: ``[B, S + 1]`` pixel edges in cell units measured from the first centre
     (increasing). Returns ``[B, C, S_y, S_x]``: pixel (i, j) is the mean over
     ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``. Only the window of cells the batch reads is
-    touched (a zoomed-in view reads a few cells of a fine level, not the whole grid)."""
-    y0, y1 = _window(ty, grid.shape[1])
-    x0, x1 = _window(tx, grid.shape[2])
-    grid = grid[:, y0:y1, x0:x1].to(torch.float64)  # only the window, in float64
-    ay = _antiderivative_rows(grid, ty - y0)  # [C, B, Sy + 1, nx]
+    touched (a zoomed-in view reads a few cells of a fine level, not the whole grid).
+    ``tables``: the whole grid in float64 and its prefix along y (:class:`MemoryTables`), made
+    once where the grid does not change (rendering); a window of them then serves, since the
+    prefix of a window differs from the whole one's by a function of x, which the differences
+    at pixel edges cancel."""
+    y0, y1 = _window(ty.min().item(), ty.max().item(), grid.shape[1])
+    x0, x1 = _window(tx.min().item(), tx.max().item(), grid.shape[2])
+    if tables is None:
+        window = grid[:, y0:y1, x0:x1].to(torch.float64)  # only the window, in float64
+        q = _prefix(window, 1)
+    else:
+        window, q = (v[:, y0:y1, x0:x1] for v in tables)
+    ay = _antiderivative_rows(window, q, ty - y0)  # [C, B, Sy + 1, nx]
     axy = _antiderivative_last(ay, tx - x0)  # [C, B, Sy + 1, Sx + 1]
     d = axy.diff(dim=-1).diff(dim=-2)
     area = ty.diff(dim=-1)[:, :, None] * tx.diff(dim=-1)[:, None, :]
     return (d / area).transpose(0, 1)
+
+
+class MemoryTables:
+    """Every level's grid in float64 and its prefix along y, made once for rendering (the grids
+    do not change there); :meth:`read` reads all levels from windows of them."""
+
+    def __init__(self, grids: list[torch.Tensor], cells: list[int]) -> None:
+        with torch.inference_mode(False), torch.no_grad():
+            self.levels = [(g64, _prefix(g64, 1)) for g64 in
+                           (g.detach().to(torch.float64) for g in grids)]
+        self.cells = list(cells)
+
+    def read(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None = None
+             ) -> torch.Tensor:
+        """The sum over levels of :func:`footprint_mean` for pixel edges at world positions
+        ``wy, wx [B, S + 1]`` (float64): ``[B, C, S_y, S_x]``."""
+        out = None
+        for g, (grid, q) in zip(self.cells, self.levels, strict=True):
+            grid, q = grid[:channels], q[:channels]
+            v = footprint_mean(grid, grid_position(wy, g), grid_position(wx, g), (grid, q))
+            out = v if out is None else out + v
+        return out
+
+
+def spread(wx: torch.Tensor) -> bool:
+    """Whether a batch's views (pixel edges ``wx [B, S + 1]`` along x, world units) are so far
+    apart that reading them one by one costs less than reading them together: a read's work
+    grows with (views) x (the columns of the window they share), and that window spans them
+    all, so together costs ``B * union`` against ``sum(own)`` one by one (taken when under half,
+    as each read has a fixed cost too)."""
+    if wx.shape[0] < 2:
+        return False
+    own = (wx[:, -1] - wx[:, 0]).sum()
+    union = wx[:, -1].max() - wx[:, 0].min()
+    return bool(own < 0.5 * wx.shape[0] * union)
 
 
 def level_shape(extent: tuple[float, float], cells_per_unit: float) -> tuple[int, int]:
@@ -137,6 +181,7 @@ class SpatialMemory(nn.Module):
         self.grids = nn.ParameterList(
             nn.Parameter(torch.zeros(channels, *level_shape(self.extent, cells * 2**k)))
             for k in range(levels))
+        self._tables: tuple | None = None  # (grid versions, MemoryTables): rendering's
 
     @property
     def levels(self) -> int:
@@ -154,15 +199,38 @@ class SpatialMemory(nn.Module):
         side = torch.exp2(-zoom.to(torch.float64))[:, None]
         wy = cy.to(torch.float64)[:, None] + side * e  # [B, S + 1] world
         wx = cx.to(torch.float64)[:, None] + side * e
+        return self.read(wy, wx, channels).to(dtype)
+
+    def read(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None = None
+             ) -> torch.Tensor:
+        """Every level summed over the pixels with world edges ``wy, wx [B, S + 1]`` (float64).
+        Where no gradient is wanted, from the stored tables, and views far apart
+        (:func:`spread`) one by one."""
+        tables = self.tables()
+        if tables is not None:
+            if spread(wx):
+                return torch.cat([tables.read(wy[i:i + 1], wx[i:i + 1], channels)
+                                  for i in range(wy.shape[0])])
+            return tables.read(wy, wx, channels)
         out = None
         for k, grid in enumerate(self.grids):
             g = self.cells_per_unit(k)
-            if channels is not None:
-                grid = grid[:channels]
-            v = footprint_mean(grid, grid_position(wy, g),
-                               grid_position(wx, g))
+            v = footprint_mean(grid[:channels], grid_position(wy, g), grid_position(wx, g))
             out = v if out is None else out + v
-        return out.to(dtype)
+        return out
+
+    def tables(self) -> MemoryTables | None:
+        """The grids' :class:`MemoryTables`, kept while no grid changes (keyed on the
+        parameters' versions: an optimiser step or a loaded checkpoint makes new ones), where
+        no gradient is wanted (rendering); ``None`` where one is (training)."""
+        if torch.is_grad_enabled() and any(g.requires_grad for g in self.grids):
+            return None
+        key = tuple((g._version, g.data_ptr(), g.dtype, g.device) for g in self.grids)
+        if self._tables is None or self._tables[0] != key:
+            self._tables = (key, MemoryTables(list(self.grids),
+                                              [self.cells_per_unit(k)
+                                               for k in range(self.levels)]))
+        return self._tables[1]
 
     @torch.no_grad()
     def init_from(self, images: list[torch.Tensor], iterations: int = 12) -> None:
