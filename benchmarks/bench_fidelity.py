@@ -253,7 +253,14 @@ def curve(run: Path, image: Path, views: int, points: int = 5) -> list[dict]:
     return points
 
 
+def resumed_point(points: list[dict], report: dict, steps: int, minutes: float) -> dict:
+    """The curve's point for the run resumed for ``minutes`` after its last snapshot."""
+    return {"seconds": points[-1]["seconds"] + 60 * minutes, "step": steps, "resumed": True,
+            **summary(report)}
+
+
 def plot_curve(points: list[dict], path: Path, title: str) -> None:
+    """The fidelity figures against training minutes (a resumed point, if any, hollow)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -266,6 +273,14 @@ def plot_curve(points: list[dict], path: Path, title: str) -> None:
                                "detail model/truth (lowest octave)",
                                "consistency PSNR dB (lowest octave)"), strict=True):
         ax.plot(minutes, [p[key] for p in points], "o-")
+        later = [(m, p[key]) for m, p in zip(minutes, points, strict=True) if p.get("resumed")]
+        if later:
+            ax.plot(*zip(*later), "o", mfc="white", ms=9, label="resumed")
+            ax.legend(fontsize=8)
+        target = {"detail_min": TARGETS["detail_low"],
+                  "consistency_min": TARGETS["consistency_psnr"]}.get(key)
+        if target is not None:
+            ax.axhline(target, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("training minutes")
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3)
@@ -324,6 +339,15 @@ def main(argv: list[str] | None = None) -> int:
                                  args.views)
                 later.setdefault(variant, {})[name] = {"report": again,
                                                        "steps": steps_of(longer)}
+                curve_json = run.with_name(name + "-curve.json")
+                if curve_json.is_file():  # the curve, continued by the resumed run
+                    points = [p for p in json.loads(curve_json.read_text())
+                              if not p.get("resumed")]
+                    points.append(resumed_point(points, again, steps_of(longer),
+                                                args.resume_minutes))
+                    curve_json.write_text(json.dumps(points, indent=1))
+                    plot_curve(points, run.with_name(name + "-curve.png"),
+                               f"{name}: `small`, {variant} (then resumed)")
     text = []
     for variant, per_image in results.items():
         text += [f"### {variant}", "", fidelity_table(per_image), ""]
