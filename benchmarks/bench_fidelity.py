@@ -273,9 +273,10 @@ def plot_curve(points: list[dict], path: Path, title: str) -> None:
                                "detail model/truth (lowest octave)",
                                "consistency PSNR dB (lowest octave)"), strict=True):
         ax.plot(minutes, [p[key] for p in points], "o-")
-        later = [(m, p[key]) for m, p in zip(minutes, points, strict=True) if p.get("resumed")]
+        later = [i for i, p in enumerate(points) if p.get("resumed")]
         if later:
-            ax.plot(*zip(*later), "o", mfc="white", ms=9, label="resumed")
+            ax.plot([minutes[i] for i in later], [points[i][key] for i in later], "o",
+                    mfc="white", ms=9, label="resumed")
             ax.legend(fontsize=8)
         target = {"detail_min": TARGETS["detail_low"],
                   "consistency_min": TARGETS["consistency_psnr"]}.get(key)
