@@ -2,13 +2,15 @@
 without one, side by side in one process (interleaved rounds, medians).
 
     python benchmarks/bench_memory.py                      # batches 1 and 8, zooms 0-4
+    python benchmarks/bench_memory.py --layout block       # a batch = neighbouring tiles
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 python benchmarks/bench_memory.py
 
 Both generators have the same weights where they share them (same seed) and random memory
 grids; tiles are rendered as the renderer does (``extra = tile_margin``,
-``torch.inference_mode``) at random centres, at each zoom separately (the memory's read costs
-most at zoom 0, where a view covers every cell of every level) and over a whole 4-octave
-pyramid's tiles (1 + 4 + 16 + 64 + 256: mostly fine zooms). Figures go to docs/benchmarks.md.
+``torch.inference_mode``) at random centres (or in blocks of neighbours), at each zoom
+separately (the memory's read costs most at zoom 0, where a view covers every cell of every
+level) and over a whole 4-octave pyramid's tiles (1 + 4 + 16 + 64 + 256: mostly fine zooms).
+Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -39,11 +41,20 @@ def generators(levels: int) -> dict[str, Generator]:
     return out
 
 
-def views(batch: int, zoom: float, seed: int) -> tuple[torch.Tensor, ...]:
+def views(batch: int, zoom: float, seed: int, layout: str = "random"
+          ) -> tuple[torch.Tensor, ...]:
+    """``batch`` tiles at ``zoom``: at random centres, or (``block``) a block of neighbouring
+    tiles two rows high at a random place, as a viewer asks for them."""
     g = torch.Generator().manual_seed(seed)
     side = 2.0**-zoom
-    centre = side / 2 + (1 - side) * torch.rand(2, batch, generator=g)
-    return torch.full((batch,), zoom), centre[0], centre[1]
+    if layout == "random" or batch == 1:
+        centre = side / 2 + (1 - side) * torch.rand(2, batch, generator=g)
+        return torch.full((batch,), zoom), centre[0], centre[1]
+    i = torch.arange(batch)
+    rows, cols = i // max(batch // 2, 1), i % max(batch // 2, 1)
+    corner = torch.rand(2, generator=g) * (1 - side * torch.tensor([2.0, batch / 2])).clamp(min=0)
+    return (torch.full((batch,), zoom), corner[0] + side * (rows + 0.5),
+            corner[1] + side * (cols + 0.5))
 
 
 def time_call(G: Generator, z: torch.Tensor, v: tuple) -> float:
@@ -59,11 +70,14 @@ def main() -> None:
     p.add_argument("--zooms", nargs="+", type=float, default=[0, 1, 2, 3, 4])
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--levels", type=int, default=5, help="memory levels (small, 4 octaves: 5)")
+    p.add_argument("--layout", choices=["random", "block"], default="random",
+                   help="a batch's tiles: random centres, or a block of neighbours")
     args = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     gens = generators(args.levels)
     pyramid = {z: 4 ** int(z) for z in args.zooms}  # tiles per level of a pyramid
     print(f"small, memory {gens['with memory'].memory}, threads {torch.get_num_threads()}")
+    print(f"tiles of a batch: {args.layout}")
     print("batch  zoom   ms/view with   ms/view without   ratio")
     for batch in args.batches:
         z = torch.zeros(batch, gens["without"].cfg.z_dim)
@@ -71,7 +85,7 @@ def main() -> None:
         for zoom in args.zooms:
             times: dict[str, list[float]] = {name: [] for name in gens}
             for r in range(args.rounds + 1):
-                v = views(batch, zoom, r)
+                v = views(batch, zoom, r, args.layout)
                 for name, G in gens.items():
                     t = time_call(G, z, v)
                     if r:  # the first round warms up
