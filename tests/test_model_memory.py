@@ -154,3 +154,25 @@ def test_rendering_reads_views_far_apart_one_by_one_with_the_same_values(monkeyp
         together = memory(16, 2, zoom, cy, cx)
         assert calls[3:] == [3]
     assert torch.allclose(one_by_one, together, atol=1e-6)
+
+
+def test_a_memory_built_under_inference_mode_reads_and_sees_changes():
+    """Rendering builds the model under ``torch.inference_mode`` (its parameters then have no
+    version counter): the stored tables follow the grids' contents instead."""
+    with torch.inference_mode():
+        torch.manual_seed(4)
+        memory = SpatialMemory(channels=2, levels=2, cells=4)
+        for grid in memory.grids:
+            torch.nn.init.normal_(grid)
+        args = (16, 2, torch.tensor([1.5]), torch.tensor([0.4]), torch.tensor([0.6]))
+        first = memory(*args)
+        assert memory(*args).equal(first)
+        memory.grids[1].mul_(2)
+        second = memory(*args)
+    with torch.no_grad():
+        plain = SpatialMemory(channels=2, levels=2, cells=4)
+        for mine, theirs in zip(plain.grids, memory.grids, strict=True):
+            mine.copy_(theirs.clone())
+    expected = plain(*args).detach()
+    assert not torch.allclose(first, second, atol=1e-3)
+    assert torch.allclose(second, expected, atol=1e-6)

@@ -162,6 +162,15 @@ def spread(wx: torch.Tensor) -> bool:
     return bool(own < 0.5 * wx.shape[0] * union)
 
 
+def _stamp(grid: torch.Tensor) -> tuple:
+    """What identifies a grid's contents: its storage and version counter, or for an inference
+    tensor (a model built under ``torch.inference_mode``, which has no version counter) its
+    storage and two sums of its values."""
+    if grid.is_inference():
+        return grid.data_ptr(), grid.dtype, float(grid.sum()), float(grid.abs().sum())
+    return grid.data_ptr(), grid.dtype, grid.device, grid._version
+
+
 def level_shape(extent: tuple[float, float], cells_per_unit: float) -> tuple[int, int]:
     """Cells ``(Ny, Nx)`` of a level with ``cells_per_unit`` cells per scene unit covering a
     scene of ``extent`` (y, x) scene units."""
@@ -220,12 +229,12 @@ class SpatialMemory(nn.Module):
         return out
 
     def tables(self) -> MemoryTables | None:
-        """The grids' :class:`MemoryTables`, kept while no grid changes (keyed on the
-        parameters' versions: an optimiser step or a loaded checkpoint makes new ones), where
-        no gradient is wanted (rendering); ``None`` where one is (training)."""
+        """The grids' :class:`MemoryTables`, kept while no grid changes (:func:`_stamp`: an
+        optimiser step or a loaded checkpoint makes new ones), where no gradient is wanted
+        (rendering); ``None`` where one is (training)."""
         if torch.is_grad_enabled() and any(g.requires_grad for g in self.grids):
             return None
-        key = tuple((g._version, g.data_ptr(), g.dtype, g.device) for g in self.grids)
+        key = tuple(_stamp(g) for g in self.grids)
         if self._tables is None or self._tables[0] != key:
             self._tables = (key, MemoryTables(list(self.grids),
                                               [self.cells_per_unit(k)

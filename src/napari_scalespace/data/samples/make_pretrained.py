@@ -1,7 +1,13 @@
 """Make ``tiny_he/``, the pretrained run shipped as sample data, from a trained run.
 
-    napari-scalespace train he_1024.jpg --out /tmp/tinyhe --preset tiny --steps 3000 --threads 1
+    napari-scalespace train he_1024.jpg --out /tmp/tinyhe --preset tiny --steps 3000 \
+        --threads 2 --seed 0 --set memory_channels=4 --set memory_cells=8 \
+        --set 'memory_canvases=[0,3]' --set memory_output=true \
+        --set reconstruction_lowpass=true --set detail_weight=50
     python make_pretrained.py /tmp/tinyhe
+
+(``tiny`` with a spatial memory as ``small`` has one: 4 channels, a cell per 4 pixels of the
+finest octave, read at the input and the first 32-px canvas and added to the output.)
 
 Copies ``config.json`` (its image path replaced by ``../he_1024.jpg``, relative to the run),
 ``latest`` and, of the latest checkpoint, ``state.json`` and ``generator_ema.safetensors``: a
