@@ -99,10 +99,12 @@ else
 fi
 
 # --- 4. the fused CPU kernel ------------------------------------------------------------------
-# numba compiles ops/_numba_kernels.py on first use (about 15 s) and caches it in __pycache__;
+# numba compiles ops/_numba_kernels.py and model/_memory_kernel.py on first use (about 15 s)
+# and caches them in __pycache__;
 # compiling it here spares the first render that wait. Skipped while the stamp for this
 # version of the kernel exists and numba's cache is there.
-KHASH="$(cat src/napari_scalespace/ops/_numba_kernels.py "$STAMP" | sha256sum | cut -c1-16)"
+KHASH="$(cat src/napari_scalespace/ops/_numba_kernels.py src/napari_scalespace/model/_memory_kernel.py \
+    "$STAMP" | sha256sum | cut -c1-16)"
 KSTAMP="$VENV/.fused-kernel-$KHASH"
 if [[ -f "$KSTAMP" ]] && compgen -G "src/napari_scalespace/ops/__pycache__/_numba_kernels.*.nbi" \
         >/dev/null; then
@@ -110,7 +112,8 @@ if [[ -f "$KSTAMP" ]] && compgen -G "src/napari_scalespace/ops/__pycache__/_numb
 else
     start=$SECONDS
     if "$VENV/bin/python" -c 'from napari_scalespace.ops import _fused_cpu as k
-raise SystemExit(not k.warm_up())'; then
+from napari_scalespace.model import memory as m
+raise SystemExit(not (k.warm_up() and m.warm_up()))'; then
         rm -f "$VENV"/.fused-kernel-*
         touch "$KSTAMP"
         say "fused CPU kernel: compiled in $((SECONDS - start)) s"

@@ -3,6 +3,8 @@ so a view and the same view rendered through a 2x finer canvas then area-downsam
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -176,3 +178,48 @@ def test_a_memory_built_under_inference_mode_reads_and_sees_changes():
     expected = plain(*args).detach()
     assert not torch.allclose(first, second, atol=1e-3)
     assert torch.allclose(second, expected, atol=1e-6)
+
+
+def test_the_compiled_read_is_the_closed_form():
+    """:func:`._memory_kernel.read_level` (rendering on the CPU) against :func:`footprint_mean`
+    (training's torch form) on random grids, footprints finer and coarser than the cells, views
+    over the edges."""
+    import numpy as np
+
+    from napari_scalespace.model._memory_kernel import read_level
+    from napari_scalespace.model.memory import _prefix, _window
+
+    g = torch.Generator().manual_seed(5)
+    for _ in range(40):
+        ny, nx, s = (int(v) for v in torch.randint(2, 30, (3,), generator=g))
+        grid = torch.randn(3, ny, nx, dtype=f64, generator=g)
+        step = float(torch.rand((), generator=g)) * 3 + 0.01
+        y0, x0 = (float(v) for v in torch.rand(2, generator=g) * (max(ny, nx) + 4) - 3)
+        ty, tx = edges(y0, step, s), edges(x0, step, s)
+        want = footprint_mean(grid, ty[None], tx[None])[0].numpy()
+        out = np.zeros((3, s, s))
+        read_level(grid.numpy(), _prefix(grid, 1).numpy(), ty.numpy(), tx.numpy(),
+                   *_window(tx.min().item(), tx.max().item(), nx), out)
+        assert np.allclose(out, want, rtol=1e-9, atol=1e-9)
+
+
+def test_a_view_past_float64s_resolution_reads_the_surface_at_its_centre():
+    """At zoom 100 a pixel's edges coincide in float64; the read holds still at a pixel of
+    ``MIN_PIXEL`` coarsest cells instead of dividing zero by zero."""
+    from napari_scalespace.model.memory import MIN_PIXEL
+
+    torch.manual_seed(6)
+    memory = SpatialMemory(channels=2, levels=3, cells=4)
+    for grid in memory.grids:
+        torch.nn.init.normal_(grid)
+    centre = (torch.tensor([0.37]), torch.tensor([0.61]))
+    with torch.no_grad():
+        deep = memory(16, 2, torch.tensor([100.0]), *centre)
+        still = memory(16, 2, torch.tensor([-math.log2(16 * MIN_PIXEL / 4)]),
+                       *centre)
+    assert torch.isfinite(deep).all()
+    assert torch.allclose(deep, still, atol=1e-6)
+    want = sum(bilinear(g.detach().double(), torch.tensor([0.37 * 4 * 2**k - 0.5], dtype=f64),
+                        torch.tensor([0.61 * 4 * 2**k - 0.5], dtype=f64))[:, 0, 0]
+               for k, g in enumerate(memory.grids))
+    assert torch.allclose(deep[0, :, 10, 10].double(), want, atol=1e-4)

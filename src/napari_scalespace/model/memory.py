@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -120,33 +121,73 @@ def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor,
         q = _prefix(window, 1)
     else:
         window, q = (v[:, y0:y1, x0:x1] for v in tables)
-    ay = _antiderivative_rows(window, q, ty - y0)  # [C, B, Sy + 1, nx]
-    axy = _antiderivative_last(ay, tx - x0)  # [C, B, Sy + 1, Sx + 1]
-    d = axy.diff(dim=-1).diff(dim=-2)
+    # the column integrals over each pixel row (differences first: the prefix's large values
+    # cancel before they meet a small footprint), then their antiderivative along x
+    ay = _antiderivative_rows(window, q, ty - y0).diff(dim=2)  # [C, B, Sy, nx]
+    d = _antiderivative_last(ay, tx - x0).diff(dim=-1)  # [C, B, Sy, Sx]
     area = ty.diff(dim=-1)[:, :, None] * tx.diff(dim=-1)[:, None, :]
     return (d / area).transpose(0, 1)
 
 
 class MemoryTables:
     """Every level's grid in float64 and its prefix along y, made once for rendering (the grids
-    do not change there); :meth:`read` reads all levels from windows of them."""
+    do not change there); :meth:`read` reads all levels from them: on the CPU with one compiled
+    call per level and view (:mod:`._memory_kernel`), elsewhere with :func:`footprint_mean`
+    on windows of them."""
 
     def __init__(self, grids: list[torch.Tensor], cells: list[int]) -> None:
         with torch.inference_mode(False), torch.no_grad():
             self.levels = [(g64, _prefix(g64, 1)) for g64 in
                            (g.detach().to(torch.float64) for g in grids)]
         self.cells = list(cells)
+        self.kernel = _kernel() if self.levels[0][0].device.type == "cpu" else None
 
     def read(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None = None
              ) -> torch.Tensor:
         """The sum over levels of :func:`footprint_mean` for pixel edges at world positions
         ``wy, wx [B, S + 1]`` (float64): ``[B, C, S_y, S_x]``."""
+        if self.kernel is not None:
+            return self._read_compiled(wy, wx, channels)
         out = None
         for g, (grid, q) in zip(self.cells, self.levels, strict=True):
             grid, q = grid[:channels], q[:channels]
             v = footprint_mean(grid, grid_position(wy, g), grid_position(wx, g), (grid, q))
             out = v if out is None else out + v
         return out
+
+    def _read_compiled(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None
+                       ) -> torch.Tensor:
+        wy, wx = wy.numpy(), wx.numpy()
+        C = self.levels[0][0].shape[0] if channels is None else channels
+        out = np.zeros((wy.shape[0], C, wy.shape[1] - 1, wx.shape[1] - 1))
+        for g, (grid, q) in zip(self.cells, self.levels, strict=True):
+            grid, q = grid[:C].numpy(), q[:C].numpy()
+            for b in range(wy.shape[0]):
+                ty, tx = wy[b] * g - 0.5, wx[b] * g - 0.5
+                x0, x1 = _window(float(tx.min()), float(tx.max()), grid.shape[2])
+                self.kernel(grid, q, ty, tx, x0, x1, out[b])
+        return torch.from_numpy(out)
+
+
+def _kernel():
+    """The compiled read (:func:`._memory_kernel.read_level`), or ``None`` without numba."""
+    try:
+        from ._memory_kernel import read_level
+    except ImportError:  # numba missing or broken: the torch form serves
+        return None
+    return read_level
+
+
+def warm_up() -> bool:
+    """Compile the read now (the set-up script calls this, so that the first render does not
+    wait); whether it is available."""
+    kernel = _kernel()
+    if kernel is None:
+        return False
+    out = np.zeros((1, 1, 1))
+    kernel(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.array([0.0, 1.0]),
+           np.array([0.0, 1.0]), 0, 2, out)
+    return True
 
 
 def spread(wx: torch.Tensor) -> bool:
@@ -160,6 +201,11 @@ def spread(wx: torch.Tensor) -> bool:
     own = (wx[:, -1] - wx[:, 0]).sum()
     union = wx[:, -1].max() - wx[:, 0].min()
     return bool(own < 0.5 * wx.shape[0] * union)
+
+
+MIN_PIXEL = 1e-9
+"""The narrowest pixel the memory reads, in cells of its coarsest level (float64 edges resolve
+it to about 1e-4 of its width)."""
 
 
 def _stamp(grid: torch.Tensor) -> tuple:
@@ -205,7 +251,10 @@ class SpatialMemory(nn.Module):
         """The sum of every level read over the canvas pixels (``channels``: only the first
         ones)."""
         e = canvas_edges(rate, margin, dtype=torch.float64, device=zoom.device)
-        side = torch.exp2(-zoom.to(torch.float64))[:, None]
+        # a pixel narrower than MIN_PIXEL of a coarsest cell is read as that wide: float64 edges
+        # cannot resolve it (past zoom ~30 the memory holds still, a flat colour long before)
+        side = torch.exp2(-zoom.to(torch.float64)).clamp(min=rate * MIN_PIXEL / self.cells)
+        side = side[:, None]
         wy = cy.to(torch.float64)[:, None] + side * e  # [B, S + 1] world
         wx = cx.to(torch.float64)[:, None] + side * e
         return self.read(wy, wx, channels).to(dtype)

@@ -1,0 +1,74 @@
+"""The numba kernel of the memory's read at render time (:class:`.memory.MemoryTables`).
+
+One call reads one level of the memory over one canvas and adds it to ``out``: the same
+closed form as :func:`.memory.footprint_mean` (the bilinear surface's antiderivative along y
+from the stored prefix, then along x from a prefix of each row, then differences at the pixel
+edges), as loops. The torch form costs about fifty tensor operations per level and canvas, a
+few microseconds of dispatch each, for a few hundred thousand float64 operations of work; here
+the work is all there is. ``cache=True``: compiled once per install, then loaded from
+``__pycache__``.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(inline="always")
+def _cell(t, n):
+    """Interval ``k``, ``k + 1``, fraction ``phi`` and the distances below the first and above
+    the last centre of position ``t`` on an ``n``-cell curve."""
+    tc = min(max(t, 0.0), n - 1.0)
+    k = min(math.floor(tc), max(n - 2, 0))
+    phi = tc - k
+    return int(k), min(int(k) + 1, n - 1), phi, min(t, 0.0), max(t - (n - 1.0), 0.0)
+
+
+@njit(nogil=True, cache=True)
+def read_level(grid, prefix, ty, tx, x0, x1, out):
+    """``out[c, i, j] +=`` the mean of the bilinear surface through ``grid [C, Ny, Nx]``
+    (``prefix``: its prefix along y) over ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]`` (cell units
+    from the first centre); columns ``[x0, x1)`` hold every ``tx``. Differences along y come
+    before the integral along x, as in :func:`.memory.footprint_mean`."""
+    C, ny, _ = grid.shape
+    P, Q, n = ty.shape[0], tx.shape[0], x1 - x0
+    prev = np.empty(n)
+    cur = np.empty(n)
+    qx = np.empty(n)
+    row = np.empty(Q)
+    xk = np.empty(Q, np.int64)
+    xk1 = np.empty(Q, np.int64)
+    xphi = np.empty(Q)
+    xbelow = np.empty(Q)
+    xabove = np.empty(Q)
+    for j in range(Q):
+        xk[j], xk1[j], xphi[j], xbelow[j], xabove[j] = _cell(tx[j] - x0, n)
+    for c in range(C):
+        g, q = grid[c], prefix[c]
+        for i in range(P):
+            k, k1, phi, below, above = _cell(ty[i], ny)
+            h = 0.5 * phi * phi
+            for x in range(n):  # A along y at edge i, one value per column
+                m0, m1 = g[k, x0 + x], g[k1, x0 + x]
+                cur[x] = (q[k, x0 + x] + phi * m0 + h * (m1 - m0) + below * g[0, x0 + x]
+                          + above * g[ny - 1, x0 + x])
+            if i > 0:
+                # the column integrals over [ty_{i-1}, ty_i], then A along x of them
+                qx[0] = 0.0
+                d0 = cur[0] - prev[0]
+                for x in range(1, n):
+                    d1 = cur[x] - prev[x]
+                    qx[x] = qx[x - 1] + 0.5 * (d0 + d1)
+                    d0 = d1
+                first, last = cur[0] - prev[0], cur[n - 1] - prev[n - 1]
+                for j in range(Q):
+                    kk, kk1, p = xk[j], xk1[j], xphi[j]
+                    a, b = cur[kk] - prev[kk], cur[kk1] - prev[kk1]
+                    row[j] = (qx[kk] + p * a + 0.5 * p * p * (b - a) + xbelow[j] * first
+                              + xabove[j] * last)
+                dy = ty[i] - ty[i - 1]
+                for j in range(Q - 1):
+                    out[c, i - 1, j] += (row[j + 1] - row[j]) / (dy * (tx[j + 1] - tx[j]))
+            for x in range(n):
+                prev[x] = cur[x]
