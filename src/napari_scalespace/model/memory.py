@@ -163,7 +163,7 @@ class MemoryTables:
         for g, (grid, q) in zip(self.cells, self.levels, strict=True):
             grid, q = grid[:C].numpy(), q[:C].numpy()
             for b in range(wy.shape[0]):
-                ty, tx = wy[b] * g - 0.5, wx[b] * g - 0.5
+                ty, tx = grid_position(wy[b], g), grid_position(wx[b], g)
                 x0, x1 = _window(float(tx.min()), float(tx.max()), grid.shape[2])
                 self.kernel(grid, q, ty, tx, x0, x1, out[b])
         return torch.from_numpy(out)
