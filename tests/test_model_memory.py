@@ -129,33 +129,21 @@ def test_rendering_reads_through_stored_tables_that_follow_the_grid():
     assert not torch.allclose(again, rendered[:, :2], atol=1e-3)
 
 
-def test_rendering_reads_views_far_apart_one_by_one_with_the_same_values(monkeypatch):
-    """A batch's window of cells spans all its views; views far apart are rendered one by one
-    instead (:func:`spread`), which changes the work, not the values."""
-    from napari_scalespace.model import memory as memory_module
-
+def test_views_far_apart_read_their_own_windows_with_the_values_of_one_view_each():
+    """Each view reads only the window of cells it covers (views far apart share none): a
+    batch reads what each of its views reads alone, in training and rendering."""
     torch.manual_seed(3)
     memory = SpatialMemory(channels=2, levels=3, cells=8)
     for grid in memory.grids:
         torch.nn.init.normal_(grid)
     zoom = torch.tensor([4.0, 4.0, 3.5])
     cy, cx = torch.tensor([0.1, 0.9, 0.5]), torch.tensor([0.05, 0.95, 0.5])
-    e = torch.linspace(-0.6, 0.6, 9, dtype=f64)
-    far = torch.tensor([0.05, 0.95, 0.5], dtype=f64)[:, None] + 2.0**-4 * e
-    assert memory_module.spread(far)
-    assert not memory_module.spread(0.5 + 2.0**-4 * e.expand(3, 9))  # the same view thrice
-    assert not memory_module.spread(far[:1])
-    calls = []
-    read = memory_module.MemoryTables.read
-    monkeypatch.setattr(memory_module.MemoryTables, "read",
-                        lambda self, wy, wx, c=None: calls.append(len(wy)) or read(self, wy, wx, c))
+    together = memory(16, 2, zoom, cy, cx).detach()
+    alone = torch.cat([memory(16, 2, zoom[i:i + 1], cy[i:i + 1], cx[i:i + 1]).detach()
+                       for i in range(3)])
+    assert torch.allclose(together, alone, atol=1e-6)
     with torch.no_grad():
-        one_by_one = memory(16, 2, zoom, cy, cx)
-        assert calls == [1, 1, 1]
-        monkeypatch.setattr(memory_module, "spread", lambda wx: False)
-        together = memory(16, 2, zoom, cy, cx)
-        assert calls[3:] == [3]
-    assert torch.allclose(one_by_one, together, atol=1e-6)
+        assert torch.allclose(memory(16, 2, zoom, cy, cx), together, atol=1e-6)
 
 
 def test_a_memory_built_under_inference_mode_reads_and_sees_changes():

@@ -15,19 +15,23 @@ that belongs to one place has nowhere to live. The memory gives it a place:
   footprint is averaged, never point-sampled, and zooming never aliases it; a level coarser
   than the footprint is read as its smooth bilinear surface.
 
-The footprint average has a closed form. In one dimension, with ``t`` in cell units measured
-from the first centre, the bilinear curve's antiderivative is
+The footprint average has a closed form. The surface is ``sum_n M[n] h_n(t)`` with cell n's
+tent ``h_n(t) = max(0, 1 - |t - n|)`` (``t`` in cell units from the first centre; the first
+tent is 1 below its centre and the last 1 above its centre: the constant extension), so in one
+dimension pixel ``i`` reads ``sum_n w[i, n] M[n]`` with ``w[i, n]`` the mean of ``h_n`` over
+``[t_i, t_{i+1}]``, a difference of the tent's antiderivative at the two edges. The surface is
+a tensor product, so the 2-D mean over a pixel is ``W_y M W_x^T`` per channel: two small
+matrix products per view and level over the window of cells the view covers. Gradients are
+those of the products (the weights do not depend on the grid). The weights are made in
+float64 (a deep zoom takes differences of nearly equal values) and the products run in the
+grid's precision: float32 in training, float64 from the rendering tables.
 
+Rendering on the CPU reads the same surface through a compiled kernel
+(:mod:`._memory_kernel`) from prefix tables: the antiderivative along y is
 ``A(t) = Q[k] + phi M[k] + phi^2 / 2 (M[k+1] - M[k])``, ``k = floor(t)``, ``phi = t - k``,
-
-with ``Q[k] = sum_{n<k} (M[n] + M[n+1]) / 2`` (a cumulative sum of trapezoids) and the constant
-extension adding ``min(t, 0) M[0] + max(t - (N-1), 0) M[N-1]``. The mean over ``[t_a, t_b]``
-is ``(A(t_b) - A(t_a)) / (t_b - t_a)``. The surface is a tensor product, so the 2-D mean over a
-pixel is the 1-D operator along y (each column), then along x (each resulting row), then a
-difference of neighbouring edges in both directions. Per view this costs ``C (S + 1) N``
-operations for an ``S``-sample canvas and an ``N``-cell level (a cumulative sum per row of the
-y-integrated grid), far below one synthesis layer. It runs in float64: the antiderivative grows
-with ``N`` while a deep zoom takes differences of nearly equal values.
+``Q[k] = sum_{n<k} (M[n] + M[n+1]) / 2``, plus ``min(t, 0) M[0] + max(t - (N-1), 0) M[N-1]``,
+then along x of the pixel rows' column integrals, then differences at the pixel edges
+(``C (S + 1) N`` operations per view for an ``S``-sample canvas and an ``N``-cell level).
 """
 
 from __future__ import annotations
@@ -48,99 +52,84 @@ def _prefix(grid: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.zeros_like(grid.narrow(dim, 0, 1)), trapezoids.cumsum(dim)], dim)
 
 
-def _cell(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                             torch.Tensor, torch.Tensor]:
-    """For positions ``t`` on an ``n``-cell curve: the interval ``k``, ``k + 1``, the fraction
-    ``phi`` in it, and the distances below the first and above the last centre."""
-    tc = t.clamp(0, n - 1)
-    k = tc.floor().clamp(max=max(n - 2, 0))
-    phi = tc - k
-    k = k.long()
-    return k, (k + 1).clamp(max=n - 1), phi, t.clamp(max=0), (t - (n - 1)).clamp(min=0)
-
-
-def _antiderivative_rows(grid: torch.Tensor, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """``A(t)`` along dimension 1 of a shared ``grid [C, N, X]`` with prefix ``q`` (from
-    :func:`_prefix`, or any table that differs from it by a function of x alone) at positions
-    ``t [B, P]``: ``[C, B, P, X]``. Rows are picked with ``index_select`` (its backward is one
-    ``index_add``, not a scatter into a per-view copy of the grid)."""
-    C, n, X = grid.shape
-    B, P = t.shape
-    k, k1, phi, below, above = (v.reshape(-1) for v in _cell(t, n))
-    m0 = grid.index_select(1, k)
-    m1 = grid.index_select(1, k1)
-    phi, below, above = (v[None, :, None] for v in (phi, below, above))
-    out = (q.index_select(1, k) + phi * m0 + 0.5 * phi * phi * (m1 - m0)
-           + below * grid[:, :1] + above * grid[:, -1:])
-    return out.reshape(C, B, P, X)
-
-
-def _antiderivative_last(curves: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """``A(t)`` along the last dimension of per-view ``curves [C, B, P, N]`` at positions
-    ``t [B, Q]``: ``[C, B, P, Q]``."""
-    C, B, P, n = curves.shape
-    q = _prefix(curves, -1)
-    k, k1, phi, below, above = _cell(t, n)
-    shape = (C, B, P, t.shape[1])
-    idx, idx1 = (i[None, :, None].expand(shape) for i in (k, k1))
-    m0 = curves.gather(-1, idx)
-    m1 = curves.gather(-1, idx1)
-    phi, below, above = (v[None, :, None] for v in (phi, below, above))
-    return (q.gather(-1, idx) + phi * m0 + 0.5 * phi * phi * (m1 - m0)
-            + below * curves[..., :1] + above * curves[..., -1:])
-
-
 def _window(lo_t: float, hi_t: float, n: int) -> tuple[int, int]:
     """The cells ``[lo, hi)`` of an ``n``-cell curve that positions in ``[lo_t, hi_t]`` read:
     the intervals they fall in, at least two cells. Positions before ``lo`` or after
     ``hi - 1`` occur only when ``lo = 0`` or ``hi = n`` (the constant extension then applies as
-    on the whole curve), and the antiderivative on the window differs from the whole curve's
-    by a constant, which the differences at pixel edges cancel."""
+    on the whole curve). For the prefix tables: the antiderivative on the window differs from
+    the whole curve's by a constant, which the differences at pixel edges cancel."""
     lo = min(max(math.floor(lo_t), 0), max(n - 2, 0))
     hi = max(min(math.ceil(hi_t) + 1, n), min(lo + 2, n))
     return lo, hi
 
 
-def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor,
-                   tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def _tent_halves(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The integrals of a tent's rising half ``1 + s`` over ``[-1, min(u, 0)]`` and of its
+    falling half ``1 - s`` over ``[0, min(u, 1)]`` (``u``: distance from its centre)."""
+    rise = u.clamp(-1, 0) + 1
+    fall = u.clamp(0, 1)
+    return 0.5 * rise * rise, fall - 0.5 * fall * fall
+
+
+def area_weights(t: torch.Tensor, lo: int, hi: int, n: int) -> torch.Tensor:
+    """``w [S, hi - lo]``: the mean over ``[t_i, t_{i+1}]`` of the tent of each cell ``lo ..
+    hi-1`` of an ``n``-cell curve (``t [S + 1]`` increasing pixel edges in cell units from
+    the first centre; float64). The first cell's tent is 1 below its centre and the last
+    cell's 1 above its centre (the constant extension), so ``w @ M`` is the pixels' mean of
+    the curve through ``M``."""
+    t = t.to(torch.float64)
+    u = t[:, None] - torch.arange(lo, hi, dtype=torch.float64, device=t.device)
+    rise, fall = _tent_halves(u)
+    if lo == 0:
+        rise[:, 0] = u[:, 0].clamp(max=0)
+    if hi == n:
+        fall[:, -1] = u[:, -1].clamp(min=0)
+    return (rise + fall).diff(dim=0) / t.diff()[:, None]
+
+
+def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
     """Mean of the bilinear surface through ``grid`` (``[C, Ny, Nx]``, values at cell centres,
-    shared by the batch) over the pixels of a batch of canvases.
+    shared by the batch) over the pixels of a batch of canvases, in the grid's precision.
 
     ``ty``, ``tx``: ``[B, S + 1]`` pixel edges in cell units measured from the first centre
     (increasing). Returns ``[B, C, S_y, S_x]``: pixel (i, j) is the mean over
-    ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``. Only the window of cells the batch reads is
-    touched (a zoomed-in view reads a few cells of a fine level, not the whole grid).
-    ``tables``: the whole grid in float64 and its prefix along y (:class:`MemoryTables`), made
-    once where the grid does not change (rendering); a window of them then serves, since the
-    prefix of a window differs from the whole one's by a function of x, which the differences
-    at pixel edges cancel."""
-    y0, y1 = _window(ty.min().item(), ty.max().item(), grid.shape[1])
-    x0, x1 = _window(tx.min().item(), tx.max().item(), grid.shape[2])
-    if tables is None:
-        window = grid[:, y0:y1, x0:x1].to(torch.float64)  # only the window, in float64
-        q = _prefix(window, 1)
-    else:
-        window, q = (v[:, y0:y1, x0:x1] for v in tables)
-    # the column integrals over each pixel row (differences first: the prefix's large values
-    # cancel before they meet a small footprint), then their antiderivative along x
-    ay = _antiderivative_rows(window, q, ty - y0).diff(dim=2)  # [C, B, Sy, nx]
-    d = _antiderivative_last(ay, tx - x0).diff(dim=-1)  # [C, B, Sy, Sx]
-    area = ty.diff(dim=-1)[:, :, None] * tx.diff(dim=-1)[:, None, :]
-    return (d / area).transpose(0, 1)
+    ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``, ``W_y M W_x^T`` (:func:`area_weights`) over the
+    window of cells each view covers (a zoomed-in view reads a few cells of a fine level, not
+    the whole grid, and views far apart do not share a window)."""
+    _, ny, nx = grid.shape
+    out = []
+    for b in range(ty.shape[0]):
+        y0, y1 = _window(ty[b].min().item(), ty[b].max().item(), ny)
+        x0, x1 = _window(tx[b].min().item(), tx[b].max().item(), nx)
+        wy = area_weights(ty[b], y0, y1, ny).to(grid.dtype)
+        wx = area_weights(tx[b], x0, x1, nx).to(grid.dtype)
+        out.append(wy @ grid[:, y0:y1, x0:x1] @ wx.T)
+    return torch.stack(out)
+
+
+def read_levels(grids: list[torch.Tensor], cells: list[int], wy: torch.Tensor,
+                wx: torch.Tensor) -> torch.Tensor:
+    """The sum over levels of :func:`footprint_mean` of ``grids[k]`` (``cells[k]`` cells per
+    scene unit) for pixel edges at world positions ``wy, wx [B, S + 1]`` (float64)."""
+    out = None
+    for grid, g in zip(grids, cells, strict=True):
+        v = footprint_mean(grid, grid_position(wy, g), grid_position(wx, g))
+        out = v if out is None else out + v
+    return out
 
 
 class MemoryTables:
-    """Every level's grid in float64 and its prefix along y, made once for rendering (the grids
-    do not change there); :meth:`read` reads all levels from them: on the CPU with one compiled
-    call per level and view (:mod:`._memory_kernel`), elsewhere with :func:`footprint_mean`
-    on windows of them."""
+    """Every level's grid in float64 (and on the CPU its prefix along y), made once for
+    rendering (the grids do not change there); :meth:`read` reads all levels from them: on the
+    CPU with one compiled call per level and view (:mod:`._memory_kernel`), elsewhere with
+    :func:`footprint_mean` in float64."""
 
     def __init__(self, grids: list[torch.Tensor], cells: list[int]) -> None:
+        self.kernel = _kernel() if grids[0].device.type == "cpu" else None
         with torch.inference_mode(False), torch.no_grad():
-            self.levels = [(g64, _prefix(g64, 1)) for g64 in
-                           (g.detach().to(torch.float64) for g in grids)]
+            self.levels = [(g64, _prefix(g64, 1) if self.kernel is not None else None)
+                           for g64 in (g.detach().to(torch.float64) for g in grids)]
         self.cells = list(cells)
-        self.kernel = _kernel() if self.levels[0][0].device.type == "cpu" else None
 
     def read(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None = None
              ) -> torch.Tensor:
@@ -148,12 +137,7 @@ class MemoryTables:
         ``wy, wx [B, S + 1]`` (float64): ``[B, C, S_y, S_x]``."""
         if self.kernel is not None:
             return self._read_compiled(wy, wx, channels)
-        out = None
-        for g, (grid, q) in zip(self.cells, self.levels, strict=True):
-            grid, q = grid[:channels], q[:channels]
-            v = footprint_mean(grid, grid_position(wy, g), grid_position(wx, g), (grid, q))
-            out = v if out is None else out + v
-        return out
+        return read_levels([grid[:channels] for grid, _ in self.levels], self.cells, wy, wx)
 
     def _read_compiled(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None
                        ) -> torch.Tensor:
@@ -188,19 +172,6 @@ def warm_up() -> bool:
     kernel(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.array([0.0, 1.0]),
            np.array([0.0, 1.0]), 0, 2, out)
     return True
-
-
-def spread(wx: torch.Tensor) -> bool:
-    """Whether a batch's views (pixel edges ``wx [B, S + 1]`` along x, world units) are so far
-    apart that reading them one by one costs less than reading them together: a read's work
-    grows with (views) x (the columns of the window they share), and that window spans them
-    all, so together costs ``B * union`` against ``sum(own)`` one by one (taken when under half,
-    as each read has a fixed cost too)."""
-    if wx.shape[0] < 2:
-        return False
-    own = (wx[:, -1] - wx[:, 0]).sum()
-    union = wx[:, -1].max() - wx[:, 0].min()
-    return bool(own < 0.5 * wx.shape[0] * union)
 
 
 MIN_PIXEL = 1e-9
@@ -262,20 +233,12 @@ class SpatialMemory(nn.Module):
     def read(self, wy: torch.Tensor, wx: torch.Tensor, channels: int | None = None
              ) -> torch.Tensor:
         """Every level summed over the pixels with world edges ``wy, wx [B, S + 1]`` (float64).
-        Where no gradient is wanted, from the stored tables, and views far apart
-        (:func:`spread`) one by one."""
+        Where no gradient is wanted, from the stored tables."""
         tables = self.tables()
         if tables is not None:
-            if spread(wx):
-                return torch.cat([tables.read(wy[i:i + 1], wx[i:i + 1], channels)
-                                  for i in range(wy.shape[0])])
             return tables.read(wy, wx, channels)
-        out = None
-        for k, grid in enumerate(self.grids):
-            g = self.cells_per_unit(k)
-            v = footprint_mean(grid[:channels], grid_position(wy, g), grid_position(wx, g))
-            out = v if out is None else out + v
-        return out
+        return read_levels([grid[:channels] for grid in self.grids],
+                           [self.cells_per_unit(k) for k in range(self.levels)], wy, wx)
 
     def tables(self) -> MemoryTables | None:
         """The grids' :class:`MemoryTables`, kept while no grid changes (:func:`_stamp`: an
