@@ -52,14 +52,15 @@ least 28 dB), SWD below bicubic's from octave 1 on, detail between 0.5x and 2x t
 consistency PSNR >= 30 dB, seam PSNR >= 35 dB."""
 
 BEFORE = {"memory_channels": 0, "memory_output": "false", "reconstruction_lowpass": "false",
-          "detail_weight": 0, "warmup_fraction": 0, "skew_fraction": 0}
+          "detail_weight": 0, "detail_rms": "false", "warmup_fraction": 0, "skew_fraction": 0}
 """The method before spatial memory, planned schedule and detail-keeping losses."""
 
 VARIANTS: dict[str, dict[str, object]] = {
     "before": BEFORE,
     "+memory": {**BEFORE, "memory_channels": 8, "memory_output": "true"},
     "+schedule": {k: v for k, v in BEFORE.items() if not k.endswith("_fraction")},
-    "+losses": {**BEFORE, "reconstruction_lowpass": "true", "detail_weight": 50},
+    "+losses": {**BEFORE, "reconstruction_lowpass": "true", "detail_weight": 50,
+                "detail_rms": "true"},
     "all": {},
 }
 """Ablation variants: ``--set`` overrides of `small` (the empty one is today's default). The

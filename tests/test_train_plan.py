@@ -128,6 +128,23 @@ def test_the_detail_loss_weights_samples_like_the_reconstruction():
     assert detail(fake, real, torch.zeros(2)).item() == 0
 
 
+def test_the_rms_detail_energy_weighs_a_sparse_edge_as_gradient_energy_does():
+    """Two renders with the same mean |band 0| over 8 x 8 blocks: one spread evenly, one a
+    single strong pixel per block. Squares (gradient energy, RMS) tell them apart; the mean
+    absolute energy does not."""
+    spread = torch.zeros(1, 1, 16, 16)
+    spread[..., ::2, :] = 0.1  # band 0 is +-0.05 everywhere
+    v = 0.05 * 64 / 1.5  # band 0 of one pixel v in a 2 x 2 cell: 3v/4 and three times -v/4
+    sparse = torch.zeros(1, 1, 16, 16)
+    sparse[..., ::8, ::8] = v
+    mean_abs = [detail_energy(x, levels=1, block=8)[0] for x in (spread, sparse)]
+    rms = [detail_energy(x, levels=1, block=8, rms=True)[0] for x in (spread, sparse)]
+    assert torch.allclose(mean_abs[0], mean_abs[1], rtol=1e-5)
+    assert torch.allclose(rms[0], torch.tensor(0.05), rtol=1e-4)
+    assert torch.allclose(rms[1], v * torch.tensor(0.75 / 64).sqrt(), rtol=1e-4)
+    assert detail(spread, spread, rms=True).item() == 0
+
+
 def test_training_with_the_detail_loss_reports_it(tmp_path):
     source = open_source(texture(128))
     preset = get_preset("tiny", octaves=2, batch=4, positions="known", detail_weight=5.0)

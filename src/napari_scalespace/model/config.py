@@ -242,6 +242,9 @@ class TrainConfig:
     """Weight of the detail loss (``positions="known"``, :func:`..train.losses.detail`): the
     local detail energy of each render against its patch's, so that uncertainty about where a
     detail is does not turn into blur."""
+    detail_rms: bool = False
+    """Local detail energy as the root mean square of a band over a block (weighs a sparse
+    strong edge as gradient energy does) instead of its mean absolute value."""
     extra_octaves: int = 0
     """Octaves beyond the data: the generator's finest ``extra_octaves`` octaves have no real
     patches; their views are trained by the adversarial loss against the finest data octave
@@ -283,6 +286,7 @@ class TrainConfig:
         object.__setattr__(self, "reconstruction_octaves", tuple(float(f) for f in factors))
         c.boolean("reconstruction_lowpass")
         c.number("detail_weight", 0, 1e6)
+        c.boolean("detail_rms")
         c.integer("extra_octaves", 0, MAX_OCTAVES - 1)
 
     def reconstruction_factor(self, octave: int) -> float:
@@ -464,7 +468,7 @@ PRESETS: dict[str, Preset] = {
         # adversarial losses (docs/evaluation.md, "The fidelity benchmark")
         t=dict(batch=8, ema_kimg=1.0, warmup_kimg=1.0, skew_kimg=4.0, r1_interval=8,
                consistency_interval=2, checkpoint_every=100, reconstruction_lowpass=True,
-               detail_weight=50.0),
+               detail_weight=50.0, detail_rms=True),
     ),
     # Sized like the published models (256 px views).
     "paper6": _preset(

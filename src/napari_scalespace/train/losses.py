@@ -69,10 +69,12 @@ def _rec_per_sample(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
             + 1 - ssim((fake + 1) / 2, (real + 1) / 2, per_sample=True))
 
 
-def detail_energy(x: torch.Tensor, levels: int = 3, block: int = 4) -> list[torch.Tensor]:
+def detail_energy(x: torch.Tensor, levels: int = 3, block: int = 4, rms: bool = False
+                  ) -> list[torch.Tensor]:
     """``E_j``, j = 0 .. levels-1: mean ``|L_j|`` over ``block x block`` blocks of the box
     Laplacian band j of ``x [B, C, H, W]`` (channels averaged), ``[B, 1, H / 2^j / block, ...]``;
-    bands whose blocks would not fit are left out."""
+    bands whose blocks would not fit are left out. ``rms``: ``sqrt(mean L_j^2 + 1e-8)`` over
+    the block instead (a sparse strong edge weighs as in gradient energy)."""
     out = []
     g = x
     for _ in range(levels):
@@ -80,16 +82,19 @@ def detail_energy(x: torch.Tensor, levels: int = 3, block: int = 4) -> list[torc
             break
         coarse = F.avg_pool2d(g, 2)
         band = g - F.interpolate(coarse, scale_factor=2, mode="nearest")
-        out.append(F.avg_pool2d(band.abs().mean(1, keepdim=True), block))
+        if rms:
+            out.append((F.avg_pool2d(band.square().mean(1, keepdim=True), block) + 1e-8).sqrt())
+        else:
+            out.append(F.avg_pool2d(band.abs().mean(1, keepdim=True), block))
         g = coarse
     return out
 
 
 def detail(fake: torch.Tensor, real: torch.Tensor,
-           weight: torch.Tensor | None = None) -> torch.Tensor:
-    """``mean_j mean |E_j(fake) - E_j(real)|`` (:func:`detail_energy`), weighted per sample as
-    :func:`reconstruction`."""
-    pairs = list(zip(detail_energy(fake), detail_energy(real), strict=True))
+           weight: torch.Tensor | None = None, rms: bool = False) -> torch.Tensor:
+    """``mean_j mean |E_j(fake) - E_j(real)|`` (:func:`detail_energy`, ``rms`` as there),
+    weighted per sample as :func:`reconstruction`."""
+    pairs = list(zip(detail_energy(fake, rms=rms), detail_energy(real, rms=rms), strict=True))
     per_sample = sum((a - b).abs().mean([1, 2, 3]) for a, b in pairs) / max(len(pairs), 1)
     if weight is None:
         return per_sample.mean()

@@ -337,7 +337,7 @@ class Trainer:
                 losses["reconstruction"] = rec.item()
                 g_loss = g_loss + t.reconstruction_weight * rec
                 if t.detail_weight > 0:
-                    det = detail(fake, real, weight)
+                    det = detail(fake, real, weight, rms=t.detail_rms)
                     losses["detail"] = det.item()
                     g_loss = g_loss + t.detail_weight * det
         if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
@@ -377,11 +377,11 @@ class Trainer:
         u = zoom_out_exponent(zoom.cpu().numpy(), self.rng)
         factor = torch.from_numpy(np.exp2(u * zoom.cpu().numpy().astype(np.float64)))
         factor = factor.to(student.dtype).to(self.device)
-        teacher = self.G(z, zoom - torch.log2(factor), cy, cx)
-        if self.rng.random() < 0.5:
+        teacher_learns = self.rng.random() < 0.5
+        with torch.set_grad_enabled(teacher_learns and torch.is_grad_enabled()):
+            teacher = self.G(z, zoom - torch.log2(factor), cy, cx)  # no graph where detached
+        if teacher_learns:
             student = student.detach()
-        else:
-            teacher = teacher.detach()
         return consistency_l1(student, teacher, factor)
 
     @torch.no_grad()
