@@ -62,10 +62,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     "+losses": {**BEFORE, "reconstruction_lowpass": "true", "detail_weight": 50,
                 "detail_rms": "true"},
     "all": {},
+    "+fine-level": {"memory_output_levels": 1},
 }
 """Ablation variants: ``--set`` overrides of `small` (the empty one is today's default). The
 levers: the spatial memory (read by the network and added to the output), the schedule
-planned in fractions of the run, and the losses (low-pass reconstruction + detail)."""
+planned in fractions of the run, and the losses (low-pass reconstruction + detail);
+``+fine-level`` adds to today's default a memory level past the finest that holds the image's
+channels only (``memory_output_levels``)."""
 
 
 def image_paths(out: Path, names: list[str]) -> dict[str, Path]:

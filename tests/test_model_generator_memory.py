@@ -123,6 +123,13 @@ def test_overlapping_tiles_agree_with_the_memory_output():
 def test_the_memory_output_needs_a_channel_per_image_channel():
     with pytest.raises(ValueError, match="memory_output"):
         dataclasses.replace(PRESETS["tiny"].generator, memory_channels=2, memory_output=True)
+    with pytest.raises(ValueError, match="memory_output_levels"):
+        dataclasses.replace(PRESETS["tiny"].generator, memory_channels=4,
+                            memory_output_levels=1)
+    G = Generator(dataclasses.replace(PRESETS["tiny"].generator, memory_channels=4,
+                                      memory_levels=2, memory_cells=4, memory_output=True,
+                                      memory_output_levels=1))
+    assert [tuple(g.shape) for g in G.memory.grids] == [(4, 4, 4), (4, 8, 8), (3, 16, 16)]
 
 
 def test_the_memory_output_without_a_memory_is_the_published_generator():

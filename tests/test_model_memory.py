@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -211,3 +212,35 @@ def test_a_view_past_float64s_resolution_reads_the_surface_at_its_centre():
                         torch.tensor([0.61 * 4 * 2**k - 0.5], dtype=f64))[:, 0, 0]
                for k, g in enumerate(memory.grids))
     assert torch.allclose(deep[0, :, 10, 10].double(), want, atol=1e-4)
+
+
+def test_fine_levels_add_into_the_first_channels_band_limited_in_training_and_rendering():
+    """Levels with fewer channels (``fine_levels``) add their read into the first channels
+    only; the read stays an exact area filter, the compiled read equals the training read,
+    and gradients reach the fine grids."""
+    torch.manual_seed(6)
+    full = SpatialMemory(channels=4, levels=2, cells=4)
+    fine = SpatialMemory(channels=4, levels=2, cells=4, fine_levels=2, fine_channels=3)
+    assert [tuple(g.shape) for g in fine.grids][2:] == [(3, 16, 16), (3, 32, 32)]
+    for grid in fine.grids:
+        torch.nn.init.normal_(grid)
+    with torch.no_grad():
+        for mine, theirs in zip(full.grids, fine.grids, strict=False):
+            mine.copy_(theirs)
+    zoom = torch.tensor([0.0, 1.7, 4.2])
+    cy, cx = torch.tensor([0.5, 0.2, 0.9]), torch.tensor([0.5, 0.7, 0.1])
+    trained = fine(16, 3, zoom, cy, cx)
+    without = full(16, 3, zoom, cy, cx).detach()
+    assert trained.shape == without.shape == (3, 4, 22, 22)
+    assert torch.equal(trained[:, 3:].detach(), without[:, 3:])
+    assert (trained[:, :3].detach() - without[:, :3]).abs().mean() > 0.1
+    trained.square().sum().backward()
+    assert all(g.grad is not None and g.grad.abs().sum() > 0 for g in fine.grids)
+    with torch.no_grad():
+        rendered = fine(16, 3, zoom, cy, cx)
+        doubled = fine(32, 6, zoom, cy, cx)
+    assert torch.allclose(rendered, trained.detach(), atol=1e-5)
+    assert torch.allclose(F.avg_pool2d(doubled, 2), rendered, atol=1e-5)
+    assert "(3 channels)" in repr(fine)
+    with pytest.raises(ValueError, match="fine levels"):
+        SpatialMemory(channels=2, levels=1, cells=4, fine_levels=1, fine_channels=3)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -121,14 +122,25 @@ def test_a_run_without_memory_still_loads():
     assert G.render([View(1.0, 0.5, 0.5)]).std() > 0
 
 
-def test_each_memory_level_reads_back_its_image_over_its_own_cells(tmp_path):
+@pytest.mark.parametrize("output_levels", [0, 1])
+def test_each_memory_level_reads_back_its_image_over_its_own_cells(tmp_path, output_levels):
+    """Also a level past the finest that holds the image's channels only
+    (``memory_output_levels``): it starts as the image's next Laplacian band, and the
+    low-pass reconstruction averages over its (finer) cells."""
     from napari_scalespace.data.patches import area_grid
     from napari_scalespace.geometry import grid_position
     from napari_scalespace.model.memory import footprint_mean
 
     source = open_source(texture(128))
-    trainer = Trainer(tmp_path / "run", [source], preset(), seed=0)
+    trainer = Trainer(tmp_path / "run", [source],
+                      preset(memory_output=True, memory_output_levels=output_levels,
+                             reconstruction_lowpass=True), seed=0)
     memory = trainer.G.memory
+    assert memory.levels == 3 + output_levels
+    assert [g.shape[0] for g in memory.grids] == [4] * 3 + [3] * output_levels
+    # the finest cell spans 128 / (8 * 2**(levels - 1)) image pixels: 4, or 2 with a fine level
+    pool = trainer._rec_pool(torch.tensor([2]))
+    assert pool.tolist() == [4 >> output_levels]
     for k, grid in enumerate(memory.grids):
         g = memory.cells_per_unit(k)
         want = area_grid(source, tuple(grid.shape[1:]), g).double()

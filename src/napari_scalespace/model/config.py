@@ -92,6 +92,11 @@ class GeneratorConfig:
     """Also add the memory's first ``channels`` channels, read over the output pixels, to the
     image: the memory (started from the image pyramid) is then a band-limited base image and
     the synthesis network renders what it lacks (a residual)."""
+    memory_output_levels: int = 0
+    """Levels past the memory's finest (each twice as fine again) that hold only the image's
+    ``channels`` channels: they add into the memory's first channels, so with
+    ``memory_output`` the base image carries detail down to their cells, at ``channels /
+    memory_channels`` of the bytes a full level would take."""
 
     def __post_init__(self) -> None:
         c = _Checker(self, "generator")
@@ -136,12 +141,18 @@ class GeneratorConfig:
         if self.memory_output and 0 < self.memory_channels < self.channels:
             raise ValueError(f"generator.memory_output needs at least channels = "
                              f"{self.channels} memory channels, got {self.memory_channels}")
+        c.integer("memory_output_levels", 0, 4)
+        if self.memory_output_levels and not (self.memory_output and self.memory_channels):
+            raise ValueError("generator.memory_output_levels needs a memory with "
+                             "memory_output = true")
         if self.memory_channels:
-            cells = self.memory_cells * 2 ** (self.memory_grid_levels() - 1)
-            values = self.memory_channels * math.prod(math.ceil(e * cells) for e in extent)
+            fine = self.memory_output_levels
+            cells = self.memory_cells * 2 ** (self.memory_grid_levels() - 1 + fine)
+            width = self.channels if fine else self.memory_channels
+            values = width * math.prod(math.ceil(e * cells) for e in extent)
             if values > 1 << 28:
                 raise ValueError(f"generator.memory: the finest level alone would hold "
-                                 f"{values:,} values (memory_channels x {cells} cells per scene "
+                                 f"{values:,} values (its channels x {cells} cells per scene "
                                  f"unit over the extent); at most {1 << 28:,}: fewer levels, "
                                  f"cells or channels")
 

@@ -44,7 +44,9 @@ class Generator(nn.Module):
         self.memory = None
         if cfg.memory_channels:
             self.memory = SpatialMemory(cfg.memory_channels, cfg.memory_grid_levels(),
-                                        cfg.memory_cells, tuple(cfg.memory_extent))
+                                        cfg.memory_cells, tuple(cfg.memory_extent),
+                                        fine_levels=cfg.memory_output_levels,
+                                        fine_channels=cfg.channels)
         # channels appended at each canvas: its features, then the memory where it is read
         self.appended = [n + self._memory_channels(i) for i, n in enumerate(counts)]
         self.input_weight = nn.Parameter(torch.randn(self.specs[0].channels, self.appended[0]))

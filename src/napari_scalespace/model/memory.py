@@ -110,11 +110,16 @@ def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> to
 def read_levels(grids: list[torch.Tensor], cells: list[int], wy: torch.Tensor,
                 wx: torch.Tensor) -> torch.Tensor:
     """The sum over levels of :func:`footprint_mean` of ``grids[k]`` (``cells[k]`` cells per
-    scene unit) for pixel edges at world positions ``wy, wx [B, S + 1]`` (float64)."""
+    scene unit) for pixel edges at world positions ``wy, wx [B, S + 1]`` (float64); a level
+    with fewer channels than the first adds into the first of them."""
     out = None
     for grid, g in zip(grids, cells, strict=True):
         v = footprint_mean(grid, grid_position(wy, g), grid_position(wx, g))
-        out = v if out is None else out + v
+        if out is None or v.shape[1] == out.shape[1]:
+            out = v if out is None else out + v
+        else:
+            c = v.shape[1]
+            out = torch.cat([out[:, :c] + v, out[:, c:]], 1)
     return out
 
 
@@ -146,10 +151,11 @@ class MemoryTables:
         out = np.zeros((wy.shape[0], C, wy.shape[1] - 1, wx.shape[1] - 1))
         for g, (grid, q) in zip(self.cells, self.levels, strict=True):
             grid, q = grid[:C].numpy(), q[:C].numpy()
+            c = grid.shape[0]  # a fine level adds into the first channels
             for b in range(wy.shape[0]):
                 ty, tx = grid_position(wy[b], g), grid_position(wx[b], g)
                 x0, x1 = _window(float(tx.min()), float(tx.max()), grid.shape[2])
-                self.kernel(grid, q, ty, tx, x0, x1, out[b])
+                self.kernel(grid, q, ty, tx, x0, x1, out[b, :c])
         return torch.from_numpy(out)
 
 
@@ -195,18 +201,24 @@ def level_shape(extent: tuple[float, float], cells_per_unit: float) -> tuple[int
 
 
 class SpatialMemory(nn.Module):
-    """``levels`` grids of ``channels`` channels; level k has ``cells * 2**k`` cells per scene
-    unit over the scene's ``extent``. ``forward(rate, margin, zoom, cy, cx)`` reads every
-    level over the pixels of a batch of canvases (sample rate ``rate`` per view side, ``margin``
-    samples outside the view per side) and returns their sum, ``[B, channels, S, S]``."""
+    """``levels`` grids of ``channels`` channels, then ``fine_levels`` grids of
+    ``fine_channels`` channels; level k has ``cells * 2**k`` cells per scene unit over the
+    scene's ``extent``. ``forward(rate, margin, zoom, cy, cx)`` reads every level over the
+    pixels of a batch of canvases (sample rate ``rate`` per view side, ``margin`` samples outside
+    the view per side) and returns their sum, ``[B, channels, S, S]`` (a fine level adds into
+    the first ``fine_channels`` channels)."""
 
     def __init__(self, channels: int, levels: int, cells: int,
-                 extent: tuple[float, float] = (1.0, 1.0)) -> None:
+                 extent: tuple[float, float] = (1.0, 1.0), fine_levels: int = 0,
+                 fine_channels: int = 0) -> None:
         super().__init__()
+        if fine_levels and not 0 < fine_channels <= channels:
+            raise ValueError(f"fine levels need 1 to {channels} channels, got {fine_channels}")
         self.channels, self.cells, self.extent = channels, cells, tuple(extent)
+        widths = [channels] * levels + [fine_channels] * fine_levels
         self.grids = nn.ParameterList(
-            nn.Parameter(torch.zeros(channels, *level_shape(self.extent, cells * 2**k)))
-            for k in range(levels))
+            nn.Parameter(torch.zeros(c, *level_shape(self.extent, cells * 2**k)))
+            for k, c in enumerate(widths))
         self._tables: tuple | None = None  # (grid versions, MemoryTables): rendering's
 
     @property
@@ -265,9 +277,10 @@ class SpatialMemory(nn.Module):
         the read over level k's own cells equal its residual ``r`` (the operator's eigenvalues
         lie in [1/4, 1] in 2-D, so the error shrinks at least 4x every step). The memory's read
         then starts at the image, sharp at every level's resolution, and the generator has the
-        layout from the first step; the remaining channels start at zero."""
+        layout from the first step; the remaining channels start at zero (a fine level with
+        fewer channels holds its first ones)."""
         for k, (grid, image) in enumerate(zip(self.grids, images, strict=True)):
-            c = min(self.channels, image.shape[0])
+            c = min(grid.shape[0], image.shape[0])
             if tuple(image.shape[1:]) != tuple(grid.shape[1:]):
                 raise ValueError(f"memory level {k}: image of {tuple(image.shape[1:])} cells, "
                                  f"the grid has {tuple(grid.shape[1:])}")
@@ -293,5 +306,7 @@ class SpatialMemory(nn.Module):
         return footprint_mean(level, grid_position(ey, g), grid_position(ex, g))[0]
 
     def extra_repr(self) -> str:
-        shapes = ", ".join("x".join(map(str, g.shape[1:])) for g in self.grids)
+        shapes = ", ".join("x".join(map(str, g.shape[1:])) + ("" if g.shape[0] == self.channels
+                                                             else f" ({g.shape[0]} channels)")
+                           for g in self.grids)
         return f"channels={self.channels}, levels={shapes}"
