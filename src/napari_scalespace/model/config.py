@@ -94,9 +94,9 @@ class GeneratorConfig:
     the synthesis network renders what it lacks (a residual)."""
     memory_output_levels: int = 0
     """Levels past the memory's finest (each twice as fine again) that hold only the image's
-    ``channels`` channels: they add into the memory's first channels, so with
-    ``memory_output`` the base image carries detail down to their cells, at ``channels /
-    memory_channels`` of the bytes a full level would take."""
+    ``channels`` channels: they add into the memory's first channels, so the base image
+    carries detail down to their cells, at ``channels / memory_channels`` of the bytes a full
+    level would take (ignored without ``memory_output``)."""
 
     def __post_init__(self) -> None:
         c = _Checker(self, "generator")
@@ -142,11 +142,8 @@ class GeneratorConfig:
             raise ValueError(f"generator.memory_output needs at least channels = "
                              f"{self.channels} memory channels, got {self.memory_channels}")
         c.integer("memory_output_levels", 0, 4)
-        if self.memory_output_levels and not (self.memory_output and self.memory_channels):
-            raise ValueError("generator.memory_output_levels needs a memory with "
-                             "memory_output = true")
         if self.memory_channels:
-            fine = self.memory_output_levels
+            fine = self.output_levels()
             cells = self.memory_cells * 2 ** (self.memory_grid_levels() - 1 + fine)
             width = self.channels if fine else self.memory_channels
             values = width * math.prod(math.ceil(e * cells) for e in extent)
@@ -155,6 +152,11 @@ class GeneratorConfig:
                                  f"{values:,} values (its channels x {cells} cells per scene "
                                  f"unit over the extent); at most {1 << 28:,}: fewer levels, "
                                  f"cells or channels")
+
+    def output_levels(self) -> int:
+        """The memory's levels that hold only the image's channels: ``memory_output_levels``
+        where the memory adds to the output (``memory_output``), else none."""
+        return self.memory_output_levels if self.memory_output and self.memory_channels else 0
 
     def memory_grid_levels(self, data_octaves: int | None = None) -> int:
         """The memory's levels: ``memory_levels``, or for 0 one per data octave plus one
@@ -470,10 +472,12 @@ PRESETS: dict[str, Preset] = {
                channel_base=2048, channel_max=64, num_features=192, num_bins=1, margin=6,
                filter_size=4, tile_margin=8,
                # one image with known positions: a spatial memory of 8 channels, a cell per 4
-               # image pixels at the finest level, read at the input and the first 64-px canvas
+               # image pixels at its finest level, read at the input and the first 64-px canvas
                # and added to the output as a base image (docs/evaluation.md, "Spatial
-               # memory"); dropped for unknown positions
-               memory_channels=8, memory_cells=16, memory_canvases=(0, 4), memory_output=True),
+               # memory"), then a level of the image's 3 channels, a cell per 2 image pixels
+               # (docs/evaluation.md, "The fidelity benchmark"); dropped for unknown positions
+               memory_channels=8, memory_cells=16, memory_canvases=(0, 4), memory_output=True,
+               memory_output_levels=1),
         d=dict(channel_base=2048, channel_max=64),
         # reconstruction at the memory's resolution, detail beyond it from the detail and
         # adversarial losses (docs/evaluation.md, "The fidelity benchmark")

@@ -45,7 +45,7 @@ class Generator(nn.Module):
         if cfg.memory_channels:
             self.memory = SpatialMemory(cfg.memory_channels, cfg.memory_grid_levels(),
                                         cfg.memory_cells, tuple(cfg.memory_extent),
-                                        fine_levels=cfg.memory_output_levels,
+                                        fine_levels=cfg.output_levels(),
                                         fine_channels=cfg.channels)
         # channels appended at each canvas: its features, then the memory where it is read
         self.appended = [n + self._memory_channels(i) for i, n in enumerate(counts)]
