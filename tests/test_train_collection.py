@@ -1,4 +1,4 @@
-"""Training on and evaluating a collection (issue 11): the trainer (one scene, positions
+"""Training on and evaluating a collection: the trainer (one scene, positions
 unknown), the CLI (IMAGE:SIZE, --collection from metadata, CSV, resume), the zoomed-overview
 baseline and the per-image evaluation."""
 

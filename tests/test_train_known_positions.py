@@ -1,4 +1,4 @@
-"""Known positions and octaves beyond the data (issue 10): the reconstruction loss and its
+"""Known positions and octaves beyond the data: the reconstruction loss and its
 wiring, per-octave weights, the auto mode, extra-octave training views, resume in both
 modes."""
 

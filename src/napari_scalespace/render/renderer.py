@@ -35,7 +35,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +64,6 @@ class RenderStats:
     """Tiles requested and found in the cache."""
     requests: int = 0
     """Tiles requested (including cache hits and duplicates of pending ones)."""
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class _Slot:
@@ -216,11 +213,6 @@ class Renderer:
     def reset_stats(self) -> None:
         with self._cond:
             self.stats = RenderStats()
-
-    def clear_cache(self) -> None:
-        with self._cond:
-            self._cache.clear()
-            self._cached_bytes = 0
 
     @property
     def cached_tiles(self) -> int:

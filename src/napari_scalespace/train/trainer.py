@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +62,6 @@ class StepEvent:
     octave_probabilities: list[float]
     seconds: float
     checkpoint: str | None = None
-    preview: dict = field(default_factory=dict)
 
 
 def pick_device(device: str = "auto") -> torch.device:
