@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.cli import main
 from napari_scalespace.data import OctaveSchedule, PatchDataset, cut_patch, open_source
@@ -17,7 +18,6 @@ from napari_scalespace.model.config import get_preset
 from napari_scalespace.train import trainer as trainer_module
 from napari_scalespace.train.losses import reconstruction, ssim
 from napari_scalespace.train.trainer import Trainer
-from test_train_trainer import texture
 
 
 def test_ssim_and_reconstruction_known_answers():
