@@ -191,6 +191,14 @@ def world_grid(
     return y + side * u, x + side * u
 
 
+def zoomed_out(zoom: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The view a fraction ``u`` of the zoom out from zoom ``l``, same centre: its zoom
+    ``l - u l`` and how many times larger it is, ``f = 2**(u l)`` (the scale-consistency
+    loss's teacher)."""
+    zoom, u = np.asarray(zoom, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    return zoom - u * zoom, np.exp2(u * zoom)
+
+
 def nested_pixel_edges(factor: torch.Tensor, resolution: int) -> torch.Tensor:
     """Pixel edges of a view inside a concentric view ``factor`` times larger, both rendered
     with R = ``resolution`` pixels, in units of the larger view's pixels: ``[B, R + 1]``,
