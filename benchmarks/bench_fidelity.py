@@ -47,7 +47,7 @@ SAMPLES = ROOT / "src" / "napari_scalespace" / "data" / "samples"
 
 TARGETS = {"psnr_octave0": 28.0, "consistency_psnr": 30.0, "seam_psnr": 35.0,
            "detail_low": 0.5, "detail_high": 2.0}
-"""What every data octave must reach (issue 21): PSNR above bicubic zoom's (octave 0: at
+"""What every data octave must reach: PSNR above bicubic zoom's (octave 0: at
 least 28 dB), SWD below bicubic's from octave 1 on, detail between 0.5x and 2x the truth's,
 consistency PSNR >= 30 dB, seam PSNR >= 35 dB."""
 

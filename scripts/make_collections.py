@@ -1,4 +1,4 @@
-"""Build the two documented collections (issue 11) from the real images of scripts/evaluation.sh.
+"""Build the two documented collections from the real images of scripts/evaluation.sh.
 
     .venv/bin/python scripts/make_collections.py runs/eval-data runs/collections
 

@@ -122,7 +122,7 @@ def test_time_limit_stops_with_a_checkpoint_and_records_the_absolute_image_path(
     assert res.returncode == 2 and "--time-limit must be > 0" in res.stderr
 
 
-# --- issue 20: settings validated, failed starts leave nothing, resume checked, one trainer ---
+# --- settings validated, failed starts leave nothing, resume checked, one trainer ---
 
 def tiny_texture(path: Path, size: int = 128) -> Path:
     rng = np.random.default_rng(0)

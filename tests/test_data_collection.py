@@ -1,4 +1,4 @@
-"""Collections (issue 11): pixel sizes parsed and read from metadata, zoom labels derived from
+"""Collections: pixel sizes parsed and read from metadata, zoom labels derived from
 them (mixed units, napari layer scales), patches cut from the right image at the right zoom,
 and the coverage check."""
 

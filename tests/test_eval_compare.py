@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import tiny_run
 from napari_scalespace.cli import main
 from napari_scalespace.eval.compare import (
     CONTACT,
@@ -23,7 +24,6 @@ from napari_scalespace.eval.compare import (
 from napari_scalespace.eval.evaluate import EvalReport, OctaveResult, markdown_table
 from napari_scalespace.geometry import PyramidGrid
 from napari_scalespace.render.export import is_complete
-from test_render_renderer import tiny_run
 
 JSON_KEYS = {"octave", "swd", "swd_bicubic", "consistency_psnr", "seam_psnr", "psnr", "ssim"}
 

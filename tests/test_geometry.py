@@ -15,12 +15,15 @@ from hypothesis import strategies as st
 from napari_scalespace.geometry import (
     PyramidGrid,
     View,
+    ancestor_region,
     inside_centre_range,
     native_zoom,
     pixel_centers,
     scene_extent,
     source_pixel_edges,
     source_pixels_per_view,
+    tile_code,
+    tile_span,
     view_to_source_box,
     world_grid,
 )
@@ -447,3 +450,36 @@ def test_level_world_transform_puts_pixel_centres_where_the_source_has_them():
     assert level_world_transform(native, 0, U, p) == (0.5, 0.0)
     with pytest.raises(ValueError):
         scene_unit_length(256, 0.0)
+
+
+@settings(deadline=None)
+@given(grids(max_octaves=5), st.integers(1, 5))
+def test_an_ancestor_region_is_where_the_tile_lies_in_its_ancestor(grid, k):
+    """``ancestor_region``: the ancestor k levels coarser (k parents up) and the part of its
+    pixels whose scene square is the tile's."""
+    r = grid.tile
+    for level in range(grid.octaves + 1 - k):
+        for a, b in all_tiles(grid, level):
+            lv, pa, pb = level, a, b
+            for _ in range(k):
+                lv, pa, pb = grid.parent(lv, pa, pb)
+            got_a, got_b, y0, x0, size = ancestor_region(a, b, k, r)
+            assert (got_a, got_b) == (pa, pb) and size == r >> k
+            ty0, tx0, ty1, tx1 = grid.tile_view(level, a, b).bounds
+            py0, px0, _, _ = grid.tile_view(lv, pa, pb).bounds
+            pixel = grid.pixel_size(lv)
+            if r % (1 << k) == 0:  # the ancestor pixels y0:y0+size cover the tile exactly
+                assert y0 * pixel + py0 == pytest.approx(ty0, abs=1e-12)
+                assert (y0 + size) * pixel + py0 == pytest.approx(ty1, abs=1e-12)
+                assert x0 * pixel + px0 == pytest.approx(tx0, abs=1e-12)
+                assert (x0 + size) * pixel + px0 == pytest.approx(tx1, abs=1e-12)
+
+
+def test_tile_codes_are_distinct_and_keep_b_in_the_low_bits():
+    keys = [(s, z, a, b) for s in range(3) for z in (0, 1, 7, 255) for a in (0, 1, 2**31)
+            for b in (0, 5, 2**32 - 1)]
+    codes = {tile_code(*k) for k in keys}
+    assert len(codes) == len(keys)
+    assert all(tile_code(s, z, a, 0) | b == tile_code(s, z, a, b) for s, z, a, b in keys)
+    assert list(tile_span(0, 10, 4)) == [0, 1, 2] and list(tile_span(4, 8, 4)) == [1]
+    assert list(tile_span(5, 5, 4)) == [] and list(tile_span(3, 5, 4)) == [0, 1]

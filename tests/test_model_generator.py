@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import psnr
 from napari_scalespace.model.config import PRESETS
 from napari_scalespace.model.fourier import bin_amplitude
 from napari_scalespace.model.generator import Generator
@@ -24,11 +25,6 @@ def render(G, zoom, cy, cx, extra=0):
     with torch.inference_mode():
         views = (torch.tensor([v]) for v in (zoom, cy, cx))
         return G(z, *views, extra=extra)[0].double()
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float) -> float:
-    mse = (a - b).square().mean().item()
-    return 10 * math.log10(data_range**2 / mse)
 
 
 def fractional_shift(img: torch.Tensor, dx: float) -> torch.Tensor:

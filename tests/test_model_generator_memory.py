@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
+from helpers import psnr
 from napari_scalespace.model.config import PRESETS
 from napari_scalespace.model.generator import Generator
-from test_model_generator import psnr
 
 
 def memory_generator(canvases=(0, 3)) -> Generator:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import tiny_run
 from napari_scalespace.cli import main
 from napari_scalespace.eval.compare import compare_steps, run_image
 from napari_scalespace.render.export import export_learned, is_complete
 from napari_scalespace.render.output_guard import check_output, is_our_store
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ import pytest
 import tifffile
 import zarr
 
+from helpers import SHAPE, texture, tiny_run
 from napari_scalespace.geometry import PyramidGrid, scene_extent
 from napari_scalespace.reader import pyramid_layer, scale_space_layer
 from napari_scalespace.render.export import export_learned, export_truth
 from napari_scalespace.render.placement import run_placement
-from test_render_renderer import texture, tiny_run
 
 UM = "micrometer"
 
@@ -37,7 +37,7 @@ def um_run(tmp_path_factory):
     """The tiny run (256 x 384 texture, 32-px tiles) as if trained on a 0.5 µm/px ImageJ TIFF."""
     root = tmp_path_factory.mktemp("um")
     tif = root / "tissue.tif"
-    tifffile.imwrite(tif, texture(), imagej=True, resolution=(2.0, 2.0),
+    tifffile.imwrite(tif, texture(SHAPE), imagej=True, resolution=(2.0, 2.0),
                      metadata={"unit": "um"})
     return _with_source(tiny_run(), root, {"images": [str(tif)]}), tif
 
@@ -101,8 +101,8 @@ def test_a_collection_is_placed_by_its_largest_field_of_view(tmp_path):
     big, small = tmp_path / "overview.png", tmp_path / "detail.png"
     from PIL import Image
 
-    Image.fromarray(texture()).save(big)  # 256 x 384 at 2 µm: a 512 µm field
-    Image.fromarray(texture()[:128, :128]).save(small)  # 128 x 128 at 0.5 µm: 64 µm
+    Image.fromarray(texture(SHAPE)).save(big)  # 256 x 384 at 2 µm: a 512 µm field
+    Image.fromarray(texture(SHAPE)[:128, :128]).save(small)  # 128 x 128 at 0.5 µm: 64 µm
     info = {"images": [str(big), str(small)], "extent": list(scene_extent(256, 384)),
             "collection": [{"image": str(big), "name": "overview.png", "value": 2.0,
                             "unit": "um"},
@@ -128,12 +128,12 @@ def test_learned_layer_overlays_the_source_image(make_napari_viewer, um_run, tmp
         from PIL import Image
 
         png = tmp_path / "tissue.png"
-        Image.fromarray(texture()).save(png)
+        Image.fromarray(texture(SHAPE)).save(png)
         run = _with_source(run, tmp_path, {"images": [str(png)]})
         tif = png
     p, units = (0.5, (UM, UM)) if physical else (1.0, None)
     viewer = make_napari_viewer()
-    src = viewer.add_image(texture(), rgb=True, scale=(p, p), name="source",
+    src = viewer.add_image(texture(SHAPE), rgb=True, scale=(p, p), name="source",
                            **({"units": units} if units else {}))
     levels, kwargs, _ = scale_space_layer(run, octaves=5, device="cpu", progressive=False)
     learned = viewer.add_image(levels, **kwargs)

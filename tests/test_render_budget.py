@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
+from helpers import tiny_run
 from napari_scalespace.cli import main
 from napari_scalespace.geometry import MAX_OCTAVES, PyramidGrid
 from napari_scalespace.render import budget as budget_mod
 from napari_scalespace.render.budget import check_budget, estimate
 from napari_scalespace.render.export import bands
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import zarr
 
+from helpers import tiny_run
 from napari_scalespace.checkpoint import read_config
 from napari_scalespace.cli import main
-from test_render_renderer import tiny_run
 
 
 def test_export_and_truth_commands(tmp_path, capsys):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import zarr
 
+from helpers import tiny_run
 from napari_scalespace.cli import main
 from napari_scalespace.eval.compare import run_image
 from napari_scalespace.render.export import export_learned, is_complete, open_pyramid
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import zarr
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Multiscales, Reader
 
+from helpers import tiny_run
 from napari_scalespace.checkpoint import read_config
 from napari_scalespace.data import cut_patch, open_source
 from napari_scalespace.geometry import PyramidGrid
 from napari_scalespace.render.export import export_learned, export_truth
 from napari_scalespace.render.renderer import Renderer
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import tiny_run
 from napari_scalespace.render.progressive import TileScheduler, progressive_pyramid
 from napari_scalespace.render.renderer import Renderer
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

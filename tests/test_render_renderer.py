@@ -3,10 +3,6 @@ coalesced across threads, and a dask chunk is exactly one tile."""
 
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -15,44 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from napari_scalespace.data import open_source
-from napari_scalespace.geometry import PyramidGrid, scene_extent
+from helpers import tiny_run
+from napari_scalespace.geometry import PyramidGrid
 from napari_scalespace.model.config import get_preset
 from napari_scalespace.model.generator import Generator
 from napari_scalespace.render.image import load, scene_latent, to_unit
 from napari_scalespace.render.pyramid import LevelArray, dask_pyramid
 from napari_scalespace.render.renderer import Renderer
-
-SHAPE = (256, 384)  # a 2:3 scene: extent (1, 1.5)
-
-
-def texture(shape=SHAPE, channels: int = 3) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[: shape[0], : shape[1]] / shape[0]
-    base = np.sin(12 * x + 3 * y)[..., None] * np.linspace(0.5, 1, channels)
-    return ((base + 0.3 * rng.standard_normal((*shape, channels))) * 60 + 128).clip(
-        0, 255).astype(np.uint8)
-
-
-@functools.cache
-def tiny_run() -> Path:
-    """A 2-step ``tiny`` run (3 octaves) on a 256 x 384 texture, shared by the render tests."""
-    from napari_scalespace.train.trainer import Trainer
-
-    root = Path(tempfile.mkdtemp(prefix="render_tests_"))
-    atexit.register(shutil.rmtree, root, True)
-    img = texture()
-    from PIL import Image
-
-    Image.fromarray(img).save(root / "img.png")
-    source = open_source(str(root / "img.png"))
-    info = {"images": [str(root / "img.png")], "scenes": 1, "channels": 3,
-            "extent": list(scene_extent(source.height, source.width))}
-    preset = get_preset("tiny", octaves=3, batch=2)
-    trainer = Trainer(root / "run", [source], preset, seed=0, source_info=info)
-    for _ in trainer.run(2):
-        pass
-    return root / "run"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Training on and evaluating a collection (issue 11): the trainer (one scene, positions
+"""Training on and evaluating a collection: the trainer (one scene, positions
 unknown), the CLI (IMAGE:SIZE, --collection from metadata, CSV, resume), the zoomed-overview
 baseline and the per-image evaluation."""
 
@@ -11,6 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.cli import main
 from napari_scalespace.data import open_source
@@ -24,7 +25,6 @@ from napari_scalespace.model.config import get_preset
 from napari_scalespace.model.generator import Generator
 from napari_scalespace.render.renderer import Renderer
 from napari_scalespace.train.trainer import Trainer
-from test_train_trainer import texture
 
 
 def collection(overview_px=64, field_px=64):

@@ -90,3 +90,52 @@ def test_zoom_out_exponent_follows_the_beta_law(zoom):
     beta = n * (alpha - 1) - alpha + 2
     u = zoom_out_exponent(np.full(4000, zoom), np.random.default_rng(1))
     assert stats.kstest(u, stats.beta(alpha, beta).cdf).pvalue > 1e-3
+
+
+def test_the_teacher_is_the_concentric_view_f_times_larger():
+    from napari_scalespace.geometry import zoomed_out
+
+    zoom, u = np.array([0.0, 2.5, 6.0]), np.array([0.3, 0.5, 1.0])
+    teacher, factor = zoomed_out(zoom, u)
+    np.testing.assert_allclose(teacher, [0.0, 1.25, 0.0])
+    np.testing.assert_allclose(np.exp2(-teacher), np.exp2(-zoom) * factor)
+
+
+class Learner(torch.nn.Module):
+    """A renderer with one learnable brightness: ``gain * box_render`` (consistent for any
+    gain), counting the calls that build a graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(1.0, dtype=torch.float64))
+        self.graphs = 0
+
+    def forward(self, z, zoom, cy, cx):
+        self.graphs += torch.is_grad_enabled()
+        return self.gain * box_render(zoom, cy, cx)
+
+
+def test_the_consistency_loss_draws_renders_detaches_and_compares_in_one_place():
+    from napari_scalespace.train.consistency import consistency_loss
+
+    G = Learner()
+    zoom = torch.tensor([1.0, 2.5, 4.0, 6.0])
+    g = torch.Generator().manual_seed(0)
+    cy, cx = torch.rand(4, generator=g), torch.rand(4, generator=g)
+    student = G(None, zoom, cy, cx)
+    rng = np.random.default_rng(0)
+    learns = []
+    for _ in range(20):
+        G.graphs = 0
+        before = rng.bit_generator.state
+        loss = consistency_loss(G, None, zoom, cy, cx, student, rng)
+        assert loss.item() < 0.01  # a consistent renderer, the Beta-drawn factors
+        # the teacher builds a graph exactly when it is the side that learns
+        replay = np.random.default_rng()
+        replay.bit_generator.state = before
+        zoom_out_exponent(zoom.numpy(), replay)
+        teacher_learns = replay.random() < 0.5
+        assert G.graphs == int(teacher_learns)
+        assert loss.requires_grad  # through the teacher, or through the student
+        learns.append(teacher_learns)
+    assert 0 < sum(learns) < 20  # both directions occur

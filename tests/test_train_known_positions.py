@@ -1,4 +1,4 @@
-"""Known positions and octaves beyond the data (issue 10): the reconstruction loss and its
+"""Known positions and octaves beyond the data: the reconstruction loss and its
 wiring, per-octave weights, the auto mode, extra-octave training views, resume in both
 modes."""
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.cli import main
 from napari_scalespace.data import OctaveSchedule, PatchDataset, cut_patch, open_source
@@ -17,7 +18,6 @@ from napari_scalespace.model.config import get_preset
 from napari_scalespace.train import trainer as trainer_module
 from napari_scalespace.train.losses import reconstruction, ssim
 from napari_scalespace.train.trainer import Trainer
-from test_train_trainer import texture
 
 
 def test_ssim_and_reconstruction_known_answers():
@@ -177,6 +177,27 @@ def test_feature_bins_follow_the_octaves_past_the_data(tmp_path):
                  *common]) == 0  # no octaves past the data: the preset's bins
     assert checkpoint.read_config(tmp_path / "c")[0].generator.num_bins == 1
 
+
+def test_one_function_builds_a_new_runs_preset_for_the_cli_and_the_widget():
+    """``run_preset``: octaves with data from the choice, an override, a collection's span or
+    the preset, in that order; extra octaves past them with feature bins for the range;
+    channels from the images unless overridden."""
+    from napari_scalespace.model.config import run_preset
+
+    one = run_preset("small", channels=1)
+    assert (one.generator.octaves, one.train.extra_octaves, one.generator.channels,
+            one.generator.num_bins) == (4, 0, 1, 1)
+    extra = run_preset("small", octaves=2, extra_octaves=3, overrides={"batch": 4})
+    assert (extra.generator.octaves, extra.train.extra_octaves, extra.generator.num_bins,
+            extra.train.batch) == (5, 3, 2, 4)
+    assert run_preset("small", overrides={"octaves": 3}).generator.octaves == 3
+    assert run_preset("small", overrides={"extra_octaves": 1}).generator.octaves == 5
+    spanned = run_preset("small", spanned_octaves=6, channels=3)
+    assert (spanned.generator.octaves, spanned.generator.num_bins) == (6, 3)
+    assert run_preset("small", octaves=5, spanned_octaves=6).generator.octaves == 5
+    assert run_preset("tiny", channels=1, overrides={"channels": 3}).generator.channels == 3
+    with pytest.raises(ValueError, match="extra octaves"):
+        run_preset("small", extra_octaves=-1)
 
 
 def test_extra_octave_views_pair_a_finer_render_with_the_finest_real_octave():

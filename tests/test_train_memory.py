@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.data import open_source
 from napari_scalespace.data.patches import cut_patches
@@ -18,7 +19,6 @@ from napari_scalespace.geometry import View
 from napari_scalespace.model.config import get_preset
 from napari_scalespace.model.generator import Generator
 from napari_scalespace.train.trainer import Trainer
-from test_train_trainer import texture
 
 MEMORY = {"memory_channels": 4, "memory_levels": 3, "memory_cells": 8,
           "memory_canvases": (0, 3)}

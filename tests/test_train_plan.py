@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.data import OctaveSchedule, open_source
 from napari_scalespace.model.config import get_preset
 from napari_scalespace.train import trainer as trainer_module
 from napari_scalespace.train.losses import detail, detail_energy, reconstruction
 from napari_scalespace.train.trainer import Trainer, planned_steps
-from test_train_trainer import texture
 
 
 def test_a_short_plan_shortens_warmup_and_skew_and_a_long_one_keeps_them():

@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.data import open_source
 from napari_scalespace.model.config import get_preset
 from napari_scalespace.train.trainer import Trainer
-
-
-def texture(size: int = 96, channels: int = 3) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[:size, :size] / size
-    base = np.sin(12 * x + 3 * y)[..., None] * np.linspace(0.5, 1, channels)
-    return ((base + 0.3 * rng.standard_normal((size, size, channels))) * 60 + 128).clip(
-        0, 255).astype(np.uint8)
 
 
 def test_run_yields_every_step_and_cancel_stops_with_a_checkpoint(tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import tiny_run
 from napari_scalespace.eval.compare import CONTACT, LEARNED, METRICS, PLOT, TRUTH
 from napari_scalespace.render.export import is_complete
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import tiny_run
 from napari_scalespace._widgets._napari_compat import viewer_camera
 from napari_scalespace.render.batching import BatchSizer
-from test_render_renderer import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import texture
 from napari_scalespace import checkpoint
 from napari_scalespace.model.generator import Generator
-from test_train_trainer import texture
 
 
 def _train(widget, qtbot, out: Path, steps: int) -> None:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import zarr
 
+from helpers import SHAPE, texture, tiny_run
 from napari_scalespace.reader import get_reader, pyramid_layer, scale_space_layer
 from napari_scalespace.render.export import export_learned, is_complete, open_pyramid
 from napari_scalespace.writer import SMALLEST, write_image
-from test_render_renderer import texture, tiny_run
 
 PLUGIN = "napari-scalespace"
 
@@ -26,7 +26,7 @@ def _valid(store):
 @pytest.mark.gui
 def test_saving_a_numpy_layer_keeps_its_pixels_and_units(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
-    img = np.repeat(np.repeat(texture(), 2, axis=0), 2, axis=1)  # 512 x 768 RGB
+    img = np.repeat(np.repeat(texture(SHAPE), 2, axis=0), 2, axis=1)  # 512 x 768 RGB
     layer = viewer.add_image(img, rgb=True, scale=(0.25, 0.25), translate=(10.0, 20.0),
                              units=("um", "um"), name="tissue")
     out = tmp_path / "tissue.zarr"

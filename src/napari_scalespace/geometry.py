@@ -191,6 +191,14 @@ def world_grid(
     return y + side * u, x + side * u
 
 
+def zoomed_out(zoom: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The view a fraction ``u`` of the zoom out from zoom ``l``, same centre: its zoom
+    ``l - u l`` and how many times larger it is, ``f = 2**(u l)`` (the scale-consistency
+    loss's teacher)."""
+    zoom, u = np.asarray(zoom, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    return zoom - u * zoom, np.exp2(u * zoom)
+
+
 def nested_pixel_edges(factor: torch.Tensor, resolution: int) -> torch.Tensor:
     """Pixel edges of a view inside a concentric view ``factor`` times larger, both rendered
     with R = ``resolution`` pixels, in units of the larger view's pixels: ``[B, R + 1]``,
@@ -263,6 +271,29 @@ class TileSlice(NamedTuple):
     out_cols: slice
 
 
+def tile_span(start: int, stop: int, tile: int) -> range:
+    """The tiles of side ``tile`` that pixels ``start:stop`` of an axis touch:
+    ``floor(start / tile) .. ceil(stop / tile) - 1`` (none for an empty slice)."""
+    return range(start // tile, -(-stop // tile)) if stop > start else range(0)
+
+
+def tile_code(space: int, zoom: int, a: int, b: int) -> int:
+    """One int for tile (zoom, a, b) of scale space number ``space`` (a key without a tuple):
+    ``((space * 2**8 + zoom) * 2**32 + a) * 2**32 + b`` for zoom < 2**8 and a, b < 2**32, so
+    ``tile_code(s, z, a, 0) | b`` is the code of tile (z, a, b)."""
+    return (((space << 8 | zoom) << 32 | a) << 32) | b
+
+
+def ancestor_region(a: int, b: int, k: int, tile: int) -> tuple[int, int, int, int, int]:
+    """Tile (a, b)'s ancestor ``k`` levels coarser and the square of its pixels that covers
+    the tile: ``(a >> k, b >> k, y0, x0, size)`` with ``size = tile >> k`` and
+    ``y0 = (a mod 2**k) size``, ``x0 = (b mod 2**k) size`` (the tile is that square enlarged
+    ``2**k`` times; exactly so when ``2**k`` divides ``tile``)."""
+    size = tile >> k
+    f = 1 << k
+    return a >> k, b >> k, (a % f) * size, (b % f) * size, size
+
+
 def _split(name: str, sl: slice, length: int, tile: int) -> list[tuple[int, slice, slice]]:
     """Cut a step-1 slice of an axis of ``length`` into (tile index, in-tile, in-output) parts."""
     if not isinstance(sl, slice):
@@ -271,7 +302,7 @@ def _split(name: str, sl: slice, length: int, tile: int) -> list[tuple[int, slic
     if step != 1:
         raise ValueError(f"{name} must have step 1, got {sl!r}")
     parts = []
-    for t in range(start // tile, -(-stop // tile)) if stop > start else ():
+    for t in tile_span(start, stop, tile):
         lo, hi = max(start, t * tile), min(stop, (t + 1) * tile)
         parts.append((t, slice(lo - t * tile, hi - t * tile), slice(lo - start, hi - start)))
     return parts

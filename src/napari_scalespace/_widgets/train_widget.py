@@ -145,7 +145,7 @@ def _trainer(data, name, out: Path, preset_name: str, octaves: int, threads: int
     from ..data import open_source
     from ..data.collection import Collection, source_record
     from ..geometry import View
-    from ..model.config import get_preset, with_feature_bins
+    from ..model.config import get_preset, run_preset
     from ..train.trainer import Trainer
 
     torch.set_num_threads(threads)
@@ -161,16 +161,11 @@ def _trainer(data, name, out: Path, preset_name: str, octaves: int, threads: int
         info = source_record(sources, [data if isinstance(data, str) else name])
     preset = None
     if not resume:
-        overrides = {"channels": first.channels, "positions": positions}
-        base = get_preset(preset_name)
-        data_octaves = octaves if octaves > 0 else (
-            sources.max_octaves(base.generator.resolution) if collection
-            else base.generator.octaves)
-        overrides["octaves"] = data_octaves + extra_octaves
-        overrides["extra_octaves"] = extra_octaves
-        if extra_octaves or collection:
-            overrides = with_feature_bins(preset_name, overrides)
-        preset = get_preset(preset_name, **overrides)
+        spanned = (sources.max_octaves(get_preset(preset_name).generator.resolution)
+                   if collection else None)
+        preset = run_preset(preset_name, octaves=octaves, extra_octaves=extra_octaves,
+                            channels=first.channels, spanned_octaves=spanned,
+                            overrides={"positions": positions})
     trainer = Trainer(out, sources, preset, resume=resume, threads=threads, source_info=info)
     return trainer, [View(z, 0.5, 0.5) for z in range(trainer.preset.generator.octaves + 1)]
 

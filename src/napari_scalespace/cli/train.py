@@ -87,23 +87,13 @@ def _explicit_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def _new_preset(args: argparse.Namespace, channels: int | None, feature_bins: bool):
-    from napari_scalespace.model.config import get_preset, with_feature_bins
+def _new_preset(args: argparse.Namespace, channels: int | None = None,
+                spanned_octaves: int | None = None):
+    from napari_scalespace.model.config import run_preset
 
-    name = args.preset or "small"
-    overrides = _explicit_overrides(args)
-    if args.octaves is not None:
-        overrides["octaves"] = args.octaves
-    if args.extra_octaves:
-        data = overrides.get("octaves", get_preset(name).generator.octaves)
-        overrides["octaves"] = data + args.extra_octaves
-    elif "extra_octaves" in overrides and not overrides["extra_octaves"]:
-        del overrides["extra_octaves"]
-    if channels is not None:
-        overrides.setdefault("channels", channels)
-    if feature_bins:
-        overrides = with_feature_bins(name, overrides)
-    return get_preset(name, **overrides)
+    return run_preset(args.preset or "small", octaves=args.octaves,
+                      extra_octaves=args.extra_octaves, channels=channels,
+                      spanned_octaves=spanned_octaves, overrides=_explicit_overrides(args))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -141,7 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif not images:
         raise ValueError("give at least one IMAGE")
     else:
-        _new_preset(args, None, False)  # a bad setting fails before any image is read
+        _new_preset(args)  # a bad setting fails before any image is read
         entries = _collection_entries(images)
         if not (args.collection or len(entries) != len(images)
                 or any(size is not None for _, size in entries)):
@@ -152,9 +142,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         sources = [open_source(path) for path in images]
     if not args.resume:
-        collection = isinstance(sources, Collection)
-        preset = _new_preset(args, sources.channels if collection else sources[0].channels,
-                             bool(args.extra_octaves) or collection)
+        if isinstance(sources, Collection):
+            spanned = sources.max_octaves(_new_preset(args).generator.resolution)
+            preset = _new_preset(args, sources.channels, spanned)
+        else:
+            preset = _new_preset(args, sources[0].channels)
     if isinstance(sources, Collection):
         print(f"collection: {sources.describe(preset.generator.resolution)}", file=sys.stderr)
     info = source_record(sources, [_abs_path(i) for i in images])

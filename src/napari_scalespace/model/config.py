@@ -538,6 +538,33 @@ def bins_for_octaves(octaves: int) -> int:
     return -(-(int(octaves) + 1) // 3)
 
 
+def run_preset(name: str, *, octaves: int | None = None, extra_octaves: int | None = None,
+               channels: int | None = None, spanned_octaves: int | None = None,
+               overrides: dict | None = None) -> Preset:
+    """The preset of a new run from what a user chose; the command line and the Train widget
+    both build it here.
+
+    ``name`` with ``overrides`` (config fields by name); ``octaves`` with data (``None`` or 0:
+    an ``octaves`` override, else for a collection the ``spanned_octaves`` its images span,
+    else the preset's) plus ``extra_octaves`` past them (``None``: an ``extra_octaves``
+    override, else 0); ``channels``: the images', unless overridden. Runs with extra octaves
+    and collections (``spanned_octaves`` given) get feature bins for their octaves
+    (:func:`with_feature_bins`)."""
+    overrides = dict(overrides or {})
+    base = get_preset(name)
+    extra = overrides.get("extra_octaves", 0) if extra_octaves is None else extra_octaves
+    if not isinstance(extra, int) or isinstance(extra, bool) or extra < 0:
+        raise ValueError(f"extra octaves must be an integer >= 0, got {extra!r}")
+    data = (octaves or overrides.get("octaves") or spanned_octaves
+            or base.generator.octaves)
+    overrides.update(octaves=data + extra, extra_octaves=extra)
+    if channels is not None:
+        overrides.setdefault("channels", channels)
+    if extra or spanned_octaves is not None:
+        overrides = with_feature_bins(name, overrides)
+    return get_preset(name, **overrides)
+
+
 def with_feature_bins(name: str, overrides: dict) -> dict:
     """``overrides`` plus ``num_bins`` for their octaves (:func:`bins_for_octaves`, never fewer
     than the preset's) unless they set it: what ``train`` uses for runs whose zoom range the

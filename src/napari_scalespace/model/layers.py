@@ -166,9 +166,3 @@ def _down_pad(f: torch.Tensor, k: int) -> tuple[int, int, int, int]:
 
 def _autocasting(x: torch.Tensor) -> bool:
     return torch.is_autocast_enabled(x.device.type)
-
-
-def bias_act_gain(activation: str) -> float:
-    from ..ops.bias_act import ACTIVATIONS
-
-    return ACTIVATIONS[activation].gain

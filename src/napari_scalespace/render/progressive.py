@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..geometry import PyramidGrid
+from ..geometry import PyramidGrid, ancestor_region, tile_code, tile_span
 from .pyramid import LevelArray
 from .renderer import Renderer, TileKey
 
@@ -170,17 +170,16 @@ class ProgressiveLevel(LevelArray):
         memoises the cache lookups of one read (neighbouring tiles share ancestors)."""
         r = self.grid.tile
         for k in range(1, self.grid.octaves - self.level + 1):
-            size = r >> k
+            pa, pb, y0, x0, size = ancestor_region(a, b, k, r)
             if size < 1:
                 break
-            key = (k << 64) | ((a >> k) << 32) | (b >> k)  # an int: no tuple per lookup
+            key = tile_code(0, k, pa, pb)
             if key not in ancestors:
-                ancestors[key] = self.renderer.cached((self.zoom - k, a >> k, b >> k))
+                ancestors[key] = self.renderer.cached((self.zoom - k, pa, pb))
             parent = ancestors[key]
             if parent is None:
                 continue
             f = 1 << k
-            y0, x0 = (a % f) * size, (b % f) * size
             quad = parent[y0:y0 + size, x0:x0 + size]
             # enlarge by pixel repetition in one copy: [s, 1, s, 1, ...] -> [s, f, s, f, ...]
             big = np.broadcast_to(quad[:, None, :, None],
@@ -194,8 +193,8 @@ class ProgressiveLevel(LevelArray):
         if h <= 0 or w <= 0:
             return np.empty((max(h, 0), max(w, 0), *self.shape[2:]), dtype=self.dtype)
         # the tiles touched (a level is exactly n_tiles * r pixels: no partial tiles)
-        a0, a1 = rows.start // r, -(-rows.stop // r)
-        b0, b1 = cols.start // r, -(-cols.stop // r)
+        ta, tb = tile_span(rows.start, rows.stop, r), tile_span(cols.start, cols.stop, r)
+        a0, a1, b0, b1 = ta.start, ta.stop, tb.start, tb.stop
         na, nb = a1 - a0, b1 - b0
         mosaic = self.renderer.cached_block(self.zoom, a0, a1, b0, b1)  # row by row
         missing = [i for i, tile in enumerate(mosaic) if tile is None]

@@ -35,13 +35,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..geometry import PyramidGrid, View
+from ..geometry import PyramidGrid, View, tile_code
 from ..model.generator import Generator
 from .batching import BatchSizer, batch_limit
 from .image import load, scene_latent, to_unit
@@ -64,9 +64,6 @@ class RenderStats:
     """Tiles requested and found in the cache."""
     requests: int = 0
     """Tiles requested (including cache hits and duplicates of pending ones)."""
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class _Slot:
@@ -217,11 +214,6 @@ class Renderer:
         with self._cond:
             self.stats = RenderStats()
 
-    def clear_cache(self) -> None:
-        with self._cond:
-            self._cache.clear()
-            self._cached_bytes = 0
-
     @property
     def cached_tiles(self) -> int:
         return len(self._cache)
@@ -234,8 +226,7 @@ class Renderer:
 
     def _ck(self, seed: int | None, zoom: int, a: int, b: int) -> int:
         """(lock held) The cache's int key of tile ``(zoom, a, b)`` of scale space ``seed``."""
-        code = self._seed_codes.setdefault(seed, len(self._seed_codes))
-        return (((code << 8 | zoom) << 32 | a) << 32) | b
+        return tile_code(self._seed_codes.setdefault(seed, len(self._seed_codes)), zoom, a, b)
 
     def cached(self, key: TileKey) -> np.ndarray | None:
         """The cached tile of ``key`` for the current seed, or ``None``; never renders and does
@@ -262,9 +253,8 @@ class Renderer:
         out: list[np.ndarray | None] = []
         with self._cond:
             cache = self._cache
-            base = self._ck(self._seed, zoom, 0, 0)
             for a in range(a0, a1):
-                row = base | (a << 32)
+                row = self._ck(self._seed, zoom, a, 0)  # tile (zoom, a, b): row | b
                 for b in range(b0, b1):
                     ck = row | b
                     hit = cache.get(ck)

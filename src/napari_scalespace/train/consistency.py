@@ -10,7 +10,8 @@ pixel t is ``sum_i A[t, i] S[i]`` (separably in y and x), with ``A[t, i]`` the o
 teacher pixel t with student pixel i, in teacher pixels (zero outside the student: zero padding).
 
 With probability 1/2 the student is detached (the teacher learns from the student), otherwise
-the teacher (the student learns from the teacher).
+the teacher (the student learns from the teacher; it is then rendered without a graph).
+:func:`consistency_loss` does all of it: draw, render, detach, compare.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..geometry import nested_pixel_edges
+from ..geometry import nested_pixel_edges, zoomed_out
 
 
 def zoom_out_exponent(zoom: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -65,3 +66,20 @@ def consistency_l1(student: torch.Tensor, teacher: torch.Tensor, factor: torch.T
     per_sample = ((down - teacher).abs() * mask).sum([1, 2, 3])
     covered = mask.sum([1, 2, 3]) * student.shape[1]
     return (per_sample / covered.clamp_min(1)).mean()
+
+
+def consistency_loss(G: torch.nn.Module, z: torch.Tensor, zoom: torch.Tensor, cy: torch.Tensor,
+                     cx: torch.Tensor, student: torch.Tensor, rng: np.random.Generator
+                     ) -> torch.Tensor:
+    """The scale-consistency loss of ``student``, the render ``G(z, zoom, cy, cx)``: each
+    sample's teacher drawn (:func:`zoom_out_exponent`, :func:`..geometry.zoomed_out`) and
+    rendered, one side detached by a fair coin (``rng``), :func:`consistency_l1`."""
+    levels = zoom.detach().cpu().numpy()
+    teacher_zoom, factor = zoomed_out(levels, zoom_out_exponent(levels, rng))
+    teacher_learns = rng.random() < 0.5
+    with torch.set_grad_enabled(teacher_learns and torch.is_grad_enabled()):
+        teacher = G(z, torch.from_numpy(teacher_zoom).to(zoom), cy, cx)  # no graph: detached
+    if teacher_learns:
+        student = student.detach()
+    factor = torch.from_numpy(factor).to(student.dtype).to(student.device)
+    return consistency_l1(student, teacher, factor)

@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ from ..geometry import pixels_per_cell, scene_extent
 from ..model.config import Preset
 from ..model.discriminator import Discriminator
 from ..model.generator import Generator, latent
-from .consistency import consistency_l1, zoom_out_exponent
+from .consistency import consistency_loss
 from .distributed import Dist, rank_seed
 from .losses import d_logistic, detail, g_nonsaturating, r1_penalty, reconstruction
 from .resume import preset_changes
@@ -62,7 +62,6 @@ class StepEvent:
     octave_probabilities: list[float]
     seconds: float
     checkpoint: str | None = None
-    preview: dict = field(default_factory=dict)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -341,7 +340,7 @@ class Trainer:
                     losses["detail"] = det.item()
                     g_loss = g_loss + t.detail_weight * det
         if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
-            c_loss = self._consistency(z, view_zoom, cy, cx, fake)
+            c_loss = consistency_loss(self.G, z, view_zoom, cy, cx, fake, self.rng)
             losses["consistency"] = c_loss.item()
             g_loss = g_loss + t.consistency_weight * c_loss
         self.g_opt.zero_grad(set_to_none=True)
@@ -372,17 +371,6 @@ class Trainer:
         per_cell = pixels_per_cell(octave.numpy(), self.preset.generator.resolution, finest)
         pool = np.exp2(np.floor(np.log2(np.maximum(per_cell, 1.0))))
         return torch.from_numpy(pool.astype(np.int64)).to(self.device)
-
-    def _consistency(self, z, zoom, cy, cx, student) -> torch.Tensor:
-        u = zoom_out_exponent(zoom.cpu().numpy(), self.rng)
-        factor = torch.from_numpy(np.exp2(u * zoom.cpu().numpy().astype(np.float64)))
-        factor = factor.to(student.dtype).to(self.device)
-        teacher_learns = self.rng.random() < 0.5
-        with torch.set_grad_enabled(teacher_learns and torch.is_grad_enabled()):
-            teacher = self.G(z, zoom - torch.log2(factor), cy, cx)  # no graph where detached
-        if teacher_learns:
-            student = student.detach()
-        return consistency_l1(student, teacher, factor)
 
     @torch.no_grad()
     def _update_ema(self, batch: int) -> None:
