@@ -163,7 +163,7 @@ def _trainer(data, name, out: Path, preset_name: str, octaves: int, threads: int
     if not resume:
         spanned = (sources.max_octaves(get_preset(preset_name).generator.resolution)
                    if collection else None)
-        preset = run_preset(preset_name, octaves=octaves, extra_octaves=extra_octaves,
+        preset = run_preset(preset_name, octaves=octaves or None, extra_octaves=extra_octaves,
                             channels=first.channels, spanned_octaves=spanned,
                             overrides={"positions": positions})
     trainer = Trainer(out, sources, preset, resume=resume, threads=threads, source_info=info)

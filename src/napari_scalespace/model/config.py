@@ -544,8 +544,8 @@ def run_preset(name: str, *, octaves: int | None = None, extra_octaves: int | No
     """The preset of a new run from what a user chose; the command line and the Train widget
     both build it here.
 
-    ``name`` with ``overrides`` (config fields by name); ``octaves`` with data (``None`` or 0:
-    an ``octaves`` override, else for a collection the ``spanned_octaves`` its images span,
+    ``name`` with ``overrides`` (config fields by name); ``octaves`` with data (``None``: an
+    ``octaves`` override, else for a collection the ``spanned_octaves`` its images span,
     else the preset's) plus ``extra_octaves`` past them (``None``: an ``extra_octaves``
     override, else 0); ``channels``: the images', unless overridden. Runs with extra octaves
     and collections (``spanned_octaves`` given) get feature bins for their octaves
@@ -555,8 +555,8 @@ def run_preset(name: str, *, octaves: int | None = None, extra_octaves: int | No
     extra = overrides.get("extra_octaves", 0) if extra_octaves is None else extra_octaves
     if not isinstance(extra, int) or isinstance(extra, bool) or extra < 0:
         raise ValueError(f"extra octaves must be an integer >= 0, got {extra!r}")
-    data = (octaves or overrides.get("octaves") or spanned_octaves
-            or base.generator.octaves)
+    data = (octaves if octaves is not None else overrides.get("octaves")
+            or spanned_octaves or base.generator.octaves)
     overrides.update(octaves=data + extra, extra_octaves=extra)
     if channels is not None:
         overrides.setdefault("channels", channels)
