@@ -1,12 +1,12 @@
 """The numba kernel of the memory's read at render time (:class:`.memory.MemoryTables`).
 
 One call reads one level of the memory over one canvas and adds it to ``out``: the same
-closed form as :func:`.memory.footprint_mean` (the bilinear surface's antiderivative along y
-from the stored prefix, then along x from a prefix of each row, then differences at the pixel
-edges), as loops. The torch form costs about fifty tensor operations per level and canvas, a
-few microseconds of dispatch each, for a few hundred thousand float64 operations of work; here
-the work is all there is. ``cache=True``: compiled once per install, then loaded from
-``__pycache__``.
+footprint means as :func:`.memory.footprint_mean` (which forms tent-weight matrices, for
+gradients), here from the bilinear surface's antiderivative: along y from the stored prefix,
+then along x from a prefix of each row, then differences at the pixel edges, as loops in
+float64. A render reads every level of every tile; in torch its few hundred thousand
+operations per read would cost more in dispatch than in arithmetic. ``cache=True``: compiled
+once per install, then loaded from ``__pycache__``.
 """
 
 import math
@@ -30,7 +30,8 @@ def read_level(grid, prefix, ty, tx, x0, x1, out):
     """``out[c, i, j] +=`` the mean of the bilinear surface through ``grid [C, Ny, Nx]``
     (``prefix``: its prefix along y) over ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]`` (cell units
     from the first centre); columns ``[x0, x1)`` hold every ``tx``. Differences along y come
-    before the integral along x, as in :func:`.memory.footprint_mean`."""
+    before the integral along x (the prefix's large values cancel before they meet a small
+    footprint)."""
     C, ny, _ = grid.shape
     P, Q, n = ty.shape[0], tx.shape[0], x1 - x0
     prev = np.empty(n)

@@ -115,8 +115,10 @@ def read_levels(grids: list[torch.Tensor], cells: list[int], wy: torch.Tensor,
     out = None
     for grid, g in zip(grids, cells, strict=True):
         v = footprint_mean(grid, grid_position(wy, g), grid_position(wx, g))
-        if out is None or v.shape[1] == out.shape[1]:
-            out = v if out is None else out + v
+        if out is None:
+            out = v
+        elif v.shape[1] == out.shape[1]:
+            out = out + v
         else:
             c = v.shape[1]
             out = torch.cat([out[:, :c] + v, out[:, c:]], 1)
