@@ -15,6 +15,7 @@ that produced them are kept in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import machine_line, rerun_mmap_free, time_side_by_side
-from napari_scalespace.ops import _fused_cpu, bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
+from napari_scalespace.ops import bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,15 @@ def measure(case: Case, rounds: int) -> tuple[dict[str, float], dict[str, float]
 
 
 def _without_fused_kernel(call, x):
-    _fused_cpu.ENABLED = False
+    saved = os.environ.get("NAPARI_SCALESPACE_FUSED_CPU")
+    os.environ["NAPARI_SCALESPACE_FUSED_CPU"] = "0"
     try:
         return call(x, "fast")
     finally:
-        _fused_cpu.ENABLED = True
+        if saved is None:
+            del os.environ["NAPARI_SCALESPACE_FUSED_CPU"]
+        else:
+            os.environ["NAPARI_SCALESPACE_FUSED_CPU"] = saved
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,16 +87,16 @@ def test_views_sticking_out_of_the_source_are_edge_replicated(qy, qx):
 
 def test_only_the_source_pixels_under_the_view_are_read(monkeypatch):
     boxes = []
-    read = SRC.read
+    read = SRC._read_level
 
-    def spy(r0, r1, c0, c1):
-        boxes.append((r0, r1, c0, c1))
-        return read(r0, r1, c0, c1)
+    def spy(level, r0, r1, c0, c1):
+        boxes.append((level, r0, r1, c0, c1))
+        return read(level, r0, r1, c0, c1)
 
-    monkeypatch.setattr(SRC, "read", spy)
-    # rows 10.375 .. 17.875, columns 4.625 .. 12.125: pixels 10..17 and 4..12
+    monkeypatch.setattr(SRC, "_read_level", spy)
+    # rows 10.375 .. 17.875, columns 4.625 .. 12.125: pixels 10..17 and 4..12 of level 0
     cut_patch(SRC, eighth_view(8 * 10 + 3, 8 * 4 + 5, 12, 5), 5)
-    assert boxes == [(10, 18, 4, 13)]
+    assert boxes == [(0, 10, 18, 4, 13)]
 
 
 def test_cut_patches_stacks_cut_patch_and_spans_minus_one_to_one():

@@ -242,3 +242,20 @@ def test_cli_compare_says_when_it_exports_again_and_needs_a_flag_to_replace(pair
     assert main(args) == 2  # stores of ours are there: --reuse or --overwrite
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
+
+
+def test_a_large_truth_pyramids_zarr_bytes_are_estimated_from_sampled_tiles(tmp_path):
+    from helpers import texture
+    from napari_scalespace.data import open_source
+    from napari_scalespace.eval.compression import sampled_zarr_bytes, store_bytes
+    from napari_scalespace.render.export import export_truth, truth_grid
+
+    source = open_source(texture((256, 384)))
+    grid = truth_grid(source, 32, 3)
+    written = store_bytes(export_truth(source, tmp_path / "t.zarr", 32, 3, progress=False))
+    tiles = sum(ny * nx for ny, nx in (grid.n_tiles(lv) for lv in range(grid.n_levels)))
+    chunks = sum(p.stat().st_size for p in (tmp_path / "t.zarr").rglob("c/*/*/*"))
+    # every tile compressed: the chunks' bytes; a tenth of them: within a few percent
+    assert sampled_zarr_bytes(source, grid, tiles) == chunks
+    assert abs(sampled_zarr_bytes(source, grid, tiles // 10) / chunks - 1) < 0.05
+    assert chunks < written < chunks + 20_000  # the rest is metadata

@@ -169,14 +169,18 @@ def test_a_memory_built_under_inference_mode_reads_and_sees_changes():
     assert torch.allclose(second, expected, atol=1e-6)
 
 
-def test_the_compiled_read_is_the_closed_form():
-    """:func:`._memory_kernel.read_level` (rendering on the CPU) against :func:`footprint_mean`
-    (training's torch form) on random grids, footprints finer and coarser than the cells, views
-    over the edges."""
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_compiled_read_is_the_closed_form(parallel):
+    """:func:`._memory_kernel.read_level` (rendering on the CPU; its parallel form runs the
+    channels on several threads) against :func:`footprint_mean` (training's torch form) on
+    random grids, footprints finer and coarser than the cells, views over the edges."""
     import numpy as np
 
-    from napari_scalespace.model._memory_kernel import read_level
-    from napari_scalespace.model.memory import _prefix, _window
+    from napari_scalespace.model import _memory_kernel
+    from napari_scalespace.model.memory import _prefix, _window, use_threads
+
+    read_level = (_memory_kernel.read_level_parallel if parallel else _memory_kernel.read_level)
+    use_threads(2)
 
     g = torch.Generator().manual_seed(5)
     for _ in range(40):

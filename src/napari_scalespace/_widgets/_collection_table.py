@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 from ..data.collection import Collection
 from ..data.pixel_size import PixelSize, parse_pixel_size
 from ..data.sources import open_source
+from ._run_image import layer_image
 
 __all__ = ["CollectionTable", "layer_pixel_size"]
 
@@ -152,7 +153,7 @@ class CollectionTable(QWidget):
     def entries(self) -> list[tuple]:
         """``(data, name, PixelSize, path or None)`` per ticked layer, for training."""
         sizes = self.pixel_sizes()
-        return [(layer.data, layer.name, size, getattr(layer.source, "path", None))
+        return [(layer_image(layer), layer.name, size, getattr(layer.source, "path", None))
                 for layer, size in zip(self._layers(), sizes, strict=True)]
 
     def validate(self) -> bool:

@@ -21,6 +21,7 @@ cores but one by default, so the viewer keeps a core. The form scrolls (:mod:`._
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -44,7 +45,14 @@ from ._collection_table import CollectionTable, layer_pixel_size
 from ._dock import ScrollableDock
 from ._llvm_guard import block_triton_if_unsafe
 from ._loss_plot import LossPlot
-from ._run_image import SOURCE, layer_file, recorded_images, save_image
+from ._run_image import (
+    SOURCE,
+    layer_file,
+    layer_image,
+    recorded_images,
+    save_image,
+    save_levels,
+)
 from ._train_progress import TrainProgress
 from ._worker import errors_returned, start
 
@@ -68,10 +76,9 @@ def is_ours(layer) -> bool:
 
 
 def training_layers(layers) -> list:
-    """The layers a scale space can be trained on: plain (single-scale) image layers that are
-    not this plugin's own."""
-    return [layer for layer in layers
-            if isinstance(layer, Image) and not layer.multiscale and not is_ours(layer)]
+    """The layers a scale space can be trained on: image layers, single-scale or multiscale
+    (a whole slide: patches are read from its levels), that are not this plugin's own."""
+    return [layer for layer in layers if isinstance(layer, Image) and not is_ours(layer)]
 
 
 def used_folder_message(out: Path) -> str | None:
@@ -88,15 +95,21 @@ def used_folder_message(out: Path) -> str | None:
 
 def _saved(items, out: Path, saved: list[Path]):
     """``(data, name, PixelSize | None, path | None)`` items with every in-memory image saved
-    into the run folder (``source.tif``, ``source-K.tif`` for several); ``saved`` collects the
-    files written (removed again if the run does not start)."""
+    into the run folder (``source.tif``, ``source-K.tif`` for several; a multiscale image,
+    ``data`` a list of levels, as ``source.ome.zarr``, ``source-K.ome.zarr``); ``saved``
+    collects the files written (removed again if the run does not start)."""
     many = len(items) > 1
     done = []
     for k, (data, name, size, path) in enumerate(items):
         if path is None:
             out.mkdir(parents=True, exist_ok=True)
-            file = out / (f"source-{k}.tif" if many else SOURCE)
-            path = save_image(data, file, size)
+            stem = f"source-{k}" if many else Path(SOURCE).stem
+            if isinstance(data, list):
+                file = out / f"{stem}.ome.zarr"
+                path = save_levels(data, file, size)
+            else:
+                file = out / f"{stem}.tif"
+                path = save_image(data, file, size)
             saved.append(file)
         done.append((path, name, size, path))
     return done
@@ -131,7 +144,10 @@ def _train_steps(data, name, out: Path, preset_name: str, octaves: int, steps: i
     except BaseException:
         if not (out / CONFIG).is_file():  # no run was created: leave the folder as it was
             for file in saved:
-                file.unlink(missing_ok=True)
+                if file.is_dir():
+                    shutil.rmtree(file)
+                else:
+                    file.unlink(missing_ok=True)
             if created and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()
         raise
@@ -297,7 +313,7 @@ class TrainWidget(ScrollableDock):
                 if layer is None:
                     self.status.setText("add an image layer first")
                     return
-                data, name = layer.data, layer.name
+                data, name = layer_image(layer), layer.name
                 path, size = layer_file(layer), layer_pixel_size(layer)
             self._under = layer  # the preview strip is shown under this layer, as wide as it
         block_triton_if_unsafe()

@@ -117,6 +117,7 @@ def cmd_truth(args: argparse.Namespace) -> int:
     from napari_scalespace.render.export import (
         export_truth,
         pyramid_budget,
+        truth_batch,
         truth_grid,
         truth_tiles,
     )
@@ -130,7 +131,8 @@ def cmd_truth(args: argparse.Namespace) -> int:
     source = open_source(args.image)
     grid = truth_grid(source, args.view_size, args.octaves)
     dtype = "float32" if source.channels == 1 else "uint8"
-    budget = pyramid_budget(grid, source.channels, dtype, 16, truth_tiles(source, grid), 4)
+    budget = pyramid_budget(grid, source.channels, dtype, truth_batch(grid.tile),
+                            truth_tiles(source, grid), 4)
     check_budget(budget, args.out, args.out)
     print(budget.describe(f"truth {args.out}"), flush=True)
     out = export_truth(args.image, args.out, args.view_size, args.octaves,

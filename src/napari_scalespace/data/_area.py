@@ -14,14 +14,25 @@ goes to pixel 0 or n - 1. A degenerate footprint (``b <= a``) samples the pixel 
 Applied separably, ``patch = Wy @ crop @ Wx^T`` per channel is the exact 2-D area average.
 The matrices are sparse (each row touches ``ceil(b - a) + 1`` pixels at most) so applying one
 costs O(pixels read), not O(R * pixels read).
+
+:func:`area_read` applies them to an image read by regions, in strips of output rows that
+read at most ``STRIP_BYTES`` of source at a time (any output size in bounded memory); where
+the footprints are whole pixels on the source's grid (integer edges, one integer spacing,
+inside the image) it copies (spacing 1) or block-averages instead, which gives the same
+values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["apply_area", "area_matrix"]
+__all__ = ["STRIP_BYTES", "apply_area", "area_matrix", "area_read"]
+
+STRIP_BYTES = 64 << 20
+"""Source bytes (float32) :func:`area_read` reads at a time."""
 
 
 def area_matrix(
@@ -65,3 +76,50 @@ def apply_area(wy: sp.csr_array, x: np.ndarray, wx: sp.csr_array) -> np.ndarray:
         rows = wy @ x[c]  # [R_y, n_cols]: the big pass, O(pixels read) with the sparse rows
         out[c] = rows @ wxt  # [R_y, R_x]
     return out
+
+
+def _whole_pixels(edges: np.ndarray, size: int) -> tuple[int, int] | None:
+    """``(first, step)`` where ``edges`` are integers ``first + j * step`` (``step >= 1``)
+    inside ``[0, size]``, else ``None``."""
+    r = np.round(edges)
+    if np.abs(edges - r).max() > 1e-9 * max(1.0, float(np.abs(r).max())):
+        return None
+    d = np.diff(r)
+    if d[0] < 1 or (d != d[0]).any() or r[0] < 0 or r[-1] > size:
+        return None
+    return int(r[0]), int(d[0])
+
+
+def area_read(read: Callable[[int, int, int, int], np.ndarray], height: int, width: int,
+              ye: np.ndarray, xe: np.ndarray) -> np.ndarray:
+    """Area means of an image of ``height x width`` pixels over the footprints
+    ``[ye_j, ye_{j+1}) x [xe_k, xe_{k+1})`` (source pixels, increasing; parts outside the
+    image edge-replicated): float32 ``[C, Ry, Rx]``. ``read(r0, r1, c0, c1)`` returns the
+    source's rows ``[r0, r1)`` and columns ``[c0, c1)`` as float32 ``[C, h, w]``."""
+    ye, xe = np.asarray(ye, np.float64), np.asarray(xe, np.float64)
+    ny, nx = ye.size - 1, xe.size - 1
+    grid_y, grid_x = _whole_pixels(ye, height), _whole_pixels(xe, width)
+    if grid_y is not None and grid_x is not None:
+        (y0, fy), (x0, fx) = grid_y, grid_x
+        per = max(1, STRIP_BYTES // (4 * fy * nx * fx * 3))
+        parts = []
+        for j in range(0, ny, per):
+            k = min(ny, j + per)
+            crop = read(y0 + j * fy, y0 + k * fy, x0, x0 + nx * fx)
+            if fy > 1 or fx > 1:
+                c = crop.shape[0]
+                crop = crop.reshape(c, k - j, fy, nx, fx).mean(axis=(2, 4), dtype=np.float32)
+            parts.append(crop)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    lo_y, _, wy = area_matrix(ye, height)
+    lo_x, hi_x, wx = area_matrix(xe, width)
+    rows_per_out = max(1.0, (ye[-1] - ye[0]) / ny)
+    per = max(1, int(STRIP_BYTES // (4 * 3 * (hi_x - lo_x) * (rows_per_out + 2))))
+    parts = []
+    for j in range(0, ny, per):
+        block = wy[j:min(ny, j + per)]
+        cols = block.indices
+        a, b = (int(cols.min()), int(cols.max()) + 1) if cols.size else (0, 1)
+        crop = read(lo_y + a, lo_y + b, lo_x, hi_x)
+        parts.append(apply_area(block[:, a:b], crop, wx))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)

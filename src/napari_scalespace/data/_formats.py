@@ -14,6 +14,7 @@ then any stored lower-resolution pyramid levels, used only for thumbnails) and a
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,7 @@ class _PillowArray:
         self.shape = (h, w) if channels == 1 else (h, w, channels)
         self.dtype = np.dtype(dtype)
         self._pixels: np.ndarray | None = None
+        self._lock = threading.Lock()  # threads reading it first decode it once
 
     def _decode(self) -> np.ndarray:
         from PIL import Image
@@ -212,7 +214,9 @@ class _PillowArray:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if self._pixels is None:
-            self._pixels = self._decode()
+            with self._lock:
+                if self._pixels is None:
+                    self._pixels = self._decode()
         return self._pixels[key]
 
 

@@ -39,6 +39,7 @@ beyond the budget are cut directly.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -170,6 +171,7 @@ class PatchDataset:
         self._scene_extents = (np.array([self.collection.extent]) if self.collection is not None
                                else self._extents)
         self._tables: list[IntegralImage | None] = [None] * len(self.sources)
+        self._table_lock = threading.Lock()
         self._use_table = self._plan_tables(int(table_bytes))
 
     @property
@@ -208,9 +210,10 @@ class PatchDataset:
         return use
 
     def _table(self, scene: int) -> IntegralImage:
-        table = self._tables[scene]
-        if table is None:
-            table = self._tables[scene] = IntegralImage.from_source(self.sources[scene])
+        with self._table_lock:  # built once, also when a background cut gets there first
+            table = self._tables[scene]
+            if table is None:
+                table = self._tables[scene] = IntegralImage.from_source(self.sources[scene])
         return table
 
     def set_schedule(self, schedule: OctaveSchedule) -> None:
@@ -278,8 +281,14 @@ class PatchDataset:
         return out
 
     def draw(self, batch: int, kimg: float = 0.0) -> Batch:
-        """``batch`` random real patches at training progress ``kimg`` (see :class:`Batch`)."""
-        v = self.draw_views(batch, kimg)
+        """``batch`` random real patches at training progress ``kimg`` (see :class:`Batch`):
+        :meth:`draw_views` (the random draws) then :meth:`batch_of` (the reading; the trainer
+        runs it in the background, see :mod:`..train.prefetch`)."""
+        return self.batch_of(self.draw_views(batch, kimg))
+
+    def batch_of(self, v: Views) -> Batch:
+        """The :class:`Batch` of drawn views: their real patches cut (no randomness: safe to
+        run in another thread while the next views are drawn)."""
         images = self.cut(v.source_zoom, v.sy, v.sx, v.source) * np.float32(2.0) - np.float32(1.0)
         return Batch(
             torch.from_numpy(images),

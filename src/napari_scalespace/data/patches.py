@@ -9,7 +9,8 @@ computed separably with one weight matrix per axis::
     patch[c] = Wy @ source[c, rows, cols] @ Wx^T
 
 so fractional overlaps are weighted exactly (see :mod:`._area`; the matrices are sparse).
-Only the source pixels under the view are read (:meth:`ImageSource.read`).
+Only the source pixels under the view are read, from the stored pyramid level that serves the
+view's footprint (:meth:`ImageSource.area`: its pixels at most half the view's).
 
 - **Beyond native resolution** (footprint shorter than a source pixel) the same formula
   degenerates to piecewise-constant sampling: each patch pixel takes the value of the source
@@ -29,7 +30,6 @@ import numpy as np
 import torch
 
 from ..geometry import View, grid_source_edges, source_pixel_edges
-from ._area import apply_area, area_matrix
 from .sources import ImageSource
 
 __all__ = ["area_grid", "area_patch", "cut_patch", "cut_patches"]
@@ -40,10 +40,7 @@ def area_patch(source: ImageSource, view: View, resolution: int) -> np.ndarray:
     ye, xe = source_pixel_edges(
         view.zoom, view.cy, view.cx, resolution, source.height, source.width
     )
-    r0, r1, wy = area_matrix(ye, source.height)
-    c0, c1, wx = area_matrix(xe, source.width)
-    crop = source.read(r0, r1, c0, c1)
-    return np.clip(apply_area(wy, crop, wx), 0.0, 1.0)
+    return source.area(ye, xe)
 
 
 def cut_patch(source: ImageSource, view: View, resolution: int) -> torch.Tensor:
@@ -63,10 +60,9 @@ def cut_patches(source: ImageSource, views: Sequence[View], resolution: int) -> 
 def area_grid(source: ImageSource, shape: tuple[int, int], cells_per_unit: float) -> torch.Tensor:
     """The source area-averaged over the cells of a scene-coordinate grid of ``shape`` cells
     (``cells_per_unit`` per scene unit, from the scene's origin; cells past the image edge
-    replicate it): float32 ``[C, Ny, Nx]`` in [-1, 1]. Reads the whole image."""
+    replicate it): float32 ``[C, Ny, Nx]`` in [-1, 1]. Reads the whole image, from the stored
+    level that serves the cells, in strips."""
     ye = grid_source_edges(shape[0], cells_per_unit, source.height, source.width)
     xe = grid_source_edges(shape[1], cells_per_unit, source.height, source.width)
-    r0, r1, wy = area_matrix(ye, source.height)
-    c0, c1, wx = area_matrix(xe, source.width)
-    v = np.clip(apply_area(wy, source.read(r0, r1, c0, c1), wx), 0.0, 1.0)
+    v = source.area(ye, xe)
     return torch.from_numpy(v * np.float32(2.0) - np.float32(1.0))

@@ -6,6 +6,16 @@ group, or a list of arrays (a napari multiscale: full resolution first). Nothing
 open time beyond headers and, for the formats below whose value range must be estimated, one
 strided sample. See :mod:`._formats` for what each format reads lazily.
 
+Pyramids
+    A stored pyramid (OME-Zarr datasets, the sub-resolutions of a pyramidal TIFF / SVS /
+    NDPI, a napari multiscale list) serves reads of large footprints: :meth:`ImageSource.area`
+    (patches, truth tiles, evaluation views, the memory's start) reads from the coarsest
+    level whose pixels are at most half the narrowest footprint (level ``k`` pixel =
+    ``H / H_k`` by ``W / W_k`` full-resolution pixels), then area-resamples from there, so a
+    coarse view of a 100,000-px slide reads a few thousand pixels of a small level, not the
+    slide. Tiled levels are read through their native tiles, decoded once into a
+    :class:`.tiles.TileCache` (``cache_bytes``, 256 MiB by default) shared by the levels.
+
 Layouts
     ``(H, W)`` gray -> 1 channel; ``(H, W, 3)`` RGB -> 3; ``(H, W, 4)`` RGBA -> 3 channels,
     **composited over white**: ``v = rgb * alpha + (1 - alpha)`` (transparent areas become
@@ -36,9 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from ._area import apply_area, area_matrix
+from ._area import apply_area, area_matrix, area_read
 from ._formats import open_array, open_levels, open_path, open_zarr
 from ._plane import Plane
+from .tiles import DEFAULT_BUDGET, TileCache, read_tiled
 
 __all__ = ["ImageSource", "open_source"]
 
@@ -55,7 +66,8 @@ class ImageSource:
     """A read-only 2-D image with 1 (gray) or 3 (RGB) channels; see the module docstring.
 
     Made by :func:`open_source`. ``levels`` are the stored planes, full resolution first
-    (lower-resolution pyramid levels only speed up :meth:`thumbnail`).
+    (lower-resolution pyramid levels serve :meth:`area` and :meth:`thumbnail`);
+    ``cache_bytes`` bounds the decoded tiles kept (:mod:`.tiles`).
     """
 
     def __init__(
@@ -64,6 +76,7 @@ class ImageSource:
         name: str,
         value_range: tuple[float, float] | None = None,
         close: Callable[[], None] | None = None,
+        cache_bytes: int = DEFAULT_BUDGET,
     ) -> None:
         if not levels:
             raise ValueError(f"{name}: no image data")
@@ -77,6 +90,7 @@ class ImageSource:
         if kind not in "biuf":
             raise ValueError(f"{name}: unsupported dtype {base.dtype} (need bool, int or float)")
         self._levels = levels
+        self.cache = TileCache(cache_bytes)
         self._name = name
         self._close = close
         self._has_alpha = base.raw_channels in (2, 4)
@@ -164,8 +178,33 @@ class ImageSource:
         return self._read_level(0, r0, r1, c0, c1)
 
     def _read_level(self, level: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        raw = self._levels[level].read(r0, r1, c0, c1)
+        raw = read_tiled(self._levels[level], level, self.cache, r0, r1, c0, c1)
         return self._normalise(raw)
+
+    def level_shape(self, level: int) -> tuple[int, int]:
+        """``(height, width)`` of stored level ``level`` (0 = full resolution)."""
+        return self._levels[level].height, self._levels[level].width
+
+    def level_for(self, footprint: float) -> int:
+        """The coarsest stored level whose pixels are at most ``footprint / 2`` full-resolution
+        pixels on both axes (0 if none is)."""
+        best = 0
+        for k, lv in enumerate(self._levels[1:], 1):
+            if max(self.height / lv.height, self.width / lv.width) <= footprint / 2:
+                best = k
+        return best
+
+    def area(self, ye: np.ndarray, xe: np.ndarray) -> np.ndarray:
+        """Means over the footprints ``[ye_j, ye_{j+1}) x [xe_k, xe_{k+1})`` (full-resolution
+        pixels, increasing; outside the image edge-replicated): float32 ``[channels, Ry, Rx]``
+        in [0, 1], read from :meth:`level_for` the narrowest footprint (see the module
+        docstring) in strips of bounded size."""
+        ye, xe = np.asarray(ye, np.float64), np.asarray(xe, np.float64)
+        level = self.level_for(min(np.diff(ye).min(), np.diff(xe).min()))
+        h, w = self.level_shape(level)
+        out = area_read(lambda r0, r1, c0, c1: self._read_level(level, r0, r1, c0, c1),
+                        h, w, ye * (h / self.height), xe * (w / self.width))
+        return np.clip(out, 0.0, 1.0, out=out)
 
     def _normalise(self, raw: np.ndarray) -> np.ndarray:
         """Raw ``(h, w, raw channels)`` -> float32 ``[channels, h, w]`` in [0, 1]."""

@@ -5,14 +5,20 @@ footprint means as :func:`.memory.footprint_mean` (which forms tent-weight matri
 gradients), here from the bilinear surface's antiderivative: along y from the stored prefix,
 then along x from a prefix of each row, then differences at the pixel edges, as loops in
 float64. A render reads every level of every tile; in torch its few hundred thousand
-operations per read would cost more in dispatch than in arithmetic. ``cache=True``: compiled
-once per install, then loaded from ``__pycache__``.
+operations per read would cost more in dispatch than in arithmetic. Channels run in parallel
+(``prange``, OpenMP: the runtime torch uses, as in :mod:`..ops._numba_kernels`) in
+:data:`read_level_parallel`, so a single tile's read at zoom 0, where it spans every cell of
+every level, takes all of torch's threads; :data:`read_level` is the same on one thread.
+``cache=True``: compiled once per install, then loaded from ``__pycache__``.
 """
 
 import math
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 
 
 @njit(inline="always")
@@ -25,8 +31,7 @@ def _cell(t, n):
     return int(k), min(int(k) + 1, n - 1), phi, min(t, 0.0), max(t - (n - 1.0), 0.0)
 
 
-@njit(nogil=True, cache=True)
-def read_level(grid, prefix, ty, tx, x0, x1, out):
+def _read_level(grid, prefix, ty, tx, x0, x1, out):
     """``out[c, i, j] +=`` the mean of the bilinear surface through ``grid [C, Ny, Nx]``
     (``prefix``: its prefix along y) over ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]`` (cell units
     from the first centre); columns ``[x0, x1)`` hold every ``tx``. Differences along y come
@@ -34,10 +39,6 @@ def read_level(grid, prefix, ty, tx, x0, x1, out):
     footprint)."""
     C, ny, _ = grid.shape
     P, Q, n = ty.shape[0], tx.shape[0], x1 - x0
-    prev = np.empty(n)
-    cur = np.empty(n)
-    qx = np.empty(n)
-    row = np.empty(Q)
     xk = np.empty(Q, np.int64)
     xk1 = np.empty(Q, np.int64)
     xphi = np.empty(Q)
@@ -45,8 +46,12 @@ def read_level(grid, prefix, ty, tx, x0, x1, out):
     xabove = np.empty(Q)
     for j in range(Q):
         xk[j], xk1[j], xphi[j], xbelow[j], xabove[j] = _cell(tx[j] - x0, n)
-    for c in range(C):
+    for c in prange(C):
         g, q = grid[c], prefix[c]
+        prev = np.empty(n)
+        cur = np.empty(n)
+        qx = np.empty(n)
+        row = np.empty(Q)
         for i in range(P):
             k, k1, phi, below, above = _cell(ty[i], ny)
             h = 0.5 * phi * phi
@@ -73,3 +78,10 @@ def read_level(grid, prefix, ty, tx, x0, x1, out):
                     out[c, i - 1, j] += (row[j + 1] - row[j]) / (dy * (tx[j + 1] - tx[j]))
             for x in range(n):
                 prev[x] = cur[x]
+
+
+read_level = njit(nogil=True, cache=True)(_read_level)
+"""One thread: for small reads (a few cells of a deep zoom), where waking threads costs more
+than the read."""
+read_level_parallel = njit(nogil=True, cache=True, parallel=True)(_read_level)
+"""Channels on torch's threads: for reads spanning many cells (coarse zooms)."""

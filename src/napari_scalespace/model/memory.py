@@ -87,6 +87,32 @@ def area_weights(t: torch.Tensor, lo: int, hi: int, n: int) -> torch.Tensor:
     return (rise + fall).diff(dim=0) / t.diff()[:, None]
 
 
+def sparse_area_weights(t: np.ndarray, n: int):
+    """:func:`area_weights` over all ``n`` cells as a sparse matrix ``[S, n]`` (scipy CSR,
+    float64): a pixel ``[t_i, t_{i+1}]`` meets only the tents of cells ``ceil(t_i) - 1 ..
+    floor(t_{i+1}) + 1`` (clamped to the grid), so a read of a whole level costs its cells,
+    not their square (the memory's start reads every level over every finer level's cells)."""
+    import scipy.sparse as sp
+
+    t = np.asarray(t, np.float64)
+    lo = np.clip(np.ceil(t[:-1] - 1), 0, n - 1).astype(np.int64)
+    hi = np.clip(np.floor(t[1:] + 1), 0, n - 1).astype(np.int64)
+    count = hi - lo + 1
+    rows = np.repeat(np.arange(t.size - 1), count)
+    cells = lo[rows] + np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count)
+
+    def integral(edge: np.ndarray) -> np.ndarray:  # the tent's integral from -inf to edge
+        u = edge - cells
+        rise, fall = (np.clip(u, -1, 0) + 1), np.clip(u, 0, 1)
+        rise, fall = 0.5 * rise * rise, fall - 0.5 * fall * fall
+        rise = np.where(cells == 0, np.minimum(u, 0), rise)
+        fall = np.where(cells == n - 1, np.maximum(u, 0), fall)
+        return rise + fall
+
+    w = (integral(t[1:][rows]) - integral(t[:-1][rows])) / (t[1:] - t[:-1])[rows]
+    return sp.csr_array((w, (rows, cells)), shape=(t.size - 1, n))
+
+
 def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
     """Mean of the bilinear surface through ``grid`` (``[C, Ny, Nx]``, values at cell centres,
     shared by the batch) over the pixels of a batch of canvases, in the grid's precision.
@@ -151,34 +177,55 @@ class MemoryTables:
         wy, wx = wy.numpy(), wx.numpy()
         C = self.levels[0][0].shape[0] if channels is None else channels
         out = np.zeros((wy.shape[0], C, wy.shape[1] - 1, wx.shape[1] - 1))
+        serial, parallel = self.kernel
+        threads = torch.get_num_threads()
         for g, (grid, q) in zip(self.cells, self.levels, strict=True):
             grid, q = grid[:C].numpy(), q[:C].numpy()
             c = grid.shape[0]  # a fine level adds into the first channels
             for b in range(wy.shape[0]):
                 ty, tx = grid_position(wy[b], g), grid_position(wx[b], g)
                 x0, x1 = _window(float(tx.min()), float(tx.max()), grid.shape[2])
-                self.kernel(grid, q, ty, tx, x0, x1, out[b, :c])
+                work = c * ty.shape[0] * (x1 - x0)
+                if threads > 1 and c > 1 and work > PARALLEL_WORK:
+                    use_threads(threads)
+                    parallel(grid, q, ty, tx, x0, x1, out[b, :c])
+                else:
+                    serial(grid, q, ty, tx, x0, x1, out[b, :c])
         return torch.from_numpy(out)
 
 
+PARALLEL_WORK = 20_000
+"""A read of more than this many cell-rows (channels x canvas edges x window columns) runs its
+channels in parallel (:data:`._memory_kernel.read_level_parallel`)."""
+
+
 def _kernel():
-    """The compiled read (:func:`._memory_kernel.read_level`), or ``None`` without numba."""
+    """The compiled reads (:mod:`._memory_kernel`: one thread, parallel channels), or ``None``
+    without numba."""
     try:
-        from ._memory_kernel import read_level
+        from ._memory_kernel import read_level, read_level_parallel
     except ImportError:  # numba missing or broken: the torch form serves
         return None
-    return read_level
+    return read_level, read_level_parallel
+
+
+def use_threads(n: int) -> None:
+    """Run the parallel read on ``n`` threads (at most numba's pool)."""
+    import numba
+
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
 def warm_up() -> bool:
     """Compile the read now (the set-up script calls this, so that the first render does not
     wait); whether it is available."""
-    kernel = _kernel()
-    if kernel is None:
+    kernels = _kernel()
+    if kernels is None:
         return False
     out = np.zeros((1, 1, 1))
-    kernel(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.array([0.0, 1.0]),
-           np.array([0.0, 1.0]), 0, 2, out)
+    for kernel in kernels:
+        kernel(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.array([0.0, 1.0]),
+               np.array([0.0, 1.0]), 0, 2, out)
     return True
 
 
@@ -303,9 +350,14 @@ class SpatialMemory(nn.Module):
 
     def _read_cells(self, level: torch.Tensor, j: int, ey: torch.Tensor, ex: torch.Tensor
                     ) -> torch.Tensor:
-        """Level ``j``'s values ``[C, Ny, Nx]`` read over pixels with world edges ``ey, ex``."""
+        """Level ``j``'s values ``[C, Ny, Nx]`` (float64) read over pixels with world edges
+        ``ey, ex [1, N + 1]``, through :func:`sparse_area_weights`."""
         g = self.cells_per_unit(j)
-        return footprint_mean(level, grid_position(ey, g), grid_position(ex, g))[0]
+        wy = sparse_area_weights(grid_position(ey[0], g).cpu().numpy(), level.shape[1])
+        wx = sparse_area_weights(grid_position(ex[0], g).cpu().numpy(), level.shape[2])
+        m = level.cpu().numpy()
+        out = np.stack([(wx @ (wy @ m[c]).T).T for c in range(m.shape[0])])  # Wy M Wx^T
+        return torch.from_numpy(out).to(level.device)
 
     def extra_repr(self) -> str:
         shapes = ", ".join("x".join(map(str, g.shape[1:])) + ("" if g.shape[0] == self.channels

@@ -50,6 +50,7 @@ from .renderer import Renderer, tile_dtype
 __all__ = [
     "DIMENSIONS",
     "axes",
+    "band_pixels",
     "bands",
     "create_pyramid",
     "export_learned",
@@ -64,6 +65,8 @@ __all__ = [
     "open_pyramid",
     "pyramid_budget",
     "pyramid_steps",
+    "store_band",
+    "truth_batch",
     "truth_grid",
     "truth_steps",
     "truth_tiles",
@@ -166,6 +169,23 @@ def write_band(arr: zarr.Array, grid: PyramidGrid, band: tuple[int, int, int, in
                tiles: TileFn, batch: int) -> int:
     """Render the tiles of ``band`` (in generator calls of ``batch`` keys) into level array
     ``arr``; returns the number of tiles."""
+    return store_band(arr, grid, band, band_pixels(arr, grid, band, tiles, batch))
+
+
+def store_band(arr: zarr.Array, grid: PyramidGrid, band: tuple[int, int, int, int, int],
+               pixels: np.ndarray) -> int:
+    """Write a band's pixels (:func:`band_pixels`) into level array ``arr``; returns its
+    number of tiles."""
+    _, a0, a1, b0, b1 = band
+    r = grid.tile
+    arr[:, a0 * r:a1 * r, b0 * r:b1 * r] = pixels
+    return (a1 - a0) * (b1 - b0)
+
+
+def band_pixels(arr: zarr.Array, grid: PyramidGrid, band: tuple[int, int, int, int, int],
+                tiles: TileFn, batch: int) -> np.ndarray:
+    """The tiles of ``band`` (in calls of ``batch`` keys) as one ``[C, rows, cols]`` block of
+    level array ``arr``'s dtype."""
     level, a0, a1, b0, b1 = band
     r = grid.tile
     zoom = grid.zoom_of_level(level)
@@ -179,8 +199,7 @@ def write_band(arr: zarr.Array, grid: PyramidGrid, band: tuple[int, int, int, in
             t = np.asarray(got[key])
             t = t[None] if t.ndim == 2 else np.moveaxis(t, -1, 0)
             out[:, (a - a0) * r:(a - a0 + 1) * r, (b - b0) * r:(b - b0 + 1) * r] = t
-    arr[:, a0 * r:a1 * r, b0 * r:b1 * r] = out
-    return len(keys)
+    return out
 
 
 def pyramid_budget(grid: PyramidGrid, channels: int, dtype: np.dtype, batch: int,
@@ -207,21 +226,42 @@ def pyramid_steps(
     overwrite: bool = False,
     protect: Iterable = (),
     placement: Placement | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[int, int]]:
     """Write the pyramid of ``grid`` whose tiles ``tiles(keys)`` returns (see the module
     docstring for the layout) into ``out_zarr`` (:func:`create_pyramid`: a new or empty
     folder, or a store of ours with ``overwrite``); a generator that yields
     ``(tiles written, total)`` after every band, so callers can show progress and stop early
     (closing the generator leaves a store whose ``napari_scalespace.complete`` is false).
-    Refuses before writing anything a pyramid beyond :func:`.budget.check_budget`'s limits."""
+    Refuses before writing anything a pyramid beyond :func:`.budget.check_budget`'s limits.
+
+    ``workers > 1`` computes that many bands ahead in threads (``tiles`` must be thread-safe:
+    the truth's are, reading and resampling release the GIL) while this thread stores them,
+    in order; memory stays at ``workers + 1`` bands."""
+    from concurrent.futures import ThreadPoolExecutor
+
     budget = estimate(grid, channels, dtype, batch)
     check_budget(budget, out_zarr, Path(out_zarr).name)
     root = create_pyramid(out_zarr, grid, channels, dtype, name, attrs, overwrite, protect,
                           placement)
     total, done = budget.tiles, 0
-    for band in bands(grid, batch):
-        done += write_band(root[str(band[0])], grid, band, tiles, batch)
-        yield done, total
+    work = bands(grid, batch)
+    if workers <= 1:
+        for band in work:
+            done += write_band(root[str(band[0])], grid, band, tiles, batch)
+            yield done, total
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="pyramid") as pool:
+            def submit(band):
+                return pool.submit(band_pixels, root[str(band[0])], grid, band, tiles, batch)
+
+            ahead = [submit(band) for band in work[:workers]]
+            for i, band in enumerate(work):
+                pixels = ahead.pop(0).result()
+                if i + workers < len(work):
+                    ahead.append(submit(work[i + workers]))
+                done += store_band(root[str(band[0])], grid, band, pixels)
+                yield done, total
     finish_pyramid(out_zarr)
 
 
@@ -305,21 +345,59 @@ def learned_steps(renderer: Renderer, out_zarr: str | Path, octaves: int | None 
 
 
 def truth_tiles(source, grid: PyramidGrid) -> TileFn:
-    """Tiles of the ground truth of ``source`` on ``grid``: the area-resampled views."""
-    from ..data.patches import area_patch
+    """Tiles of the ground truth of ``source`` on ``grid``: the area-resampled views. A
+    rectangle of tiles of one level (a band) is resampled in one read
+    (:meth:`data.ImageSource.area`, from the stored level that serves it: level 0 copied, a
+    coarser one block-averaged where the grid falls on its pixels), then cut into tiles."""
+    from ..geometry import source_pixel_edges
 
     level_of = {grid.zoom_of_level(lv): lv for lv in range(grid.n_levels)}
+    r = grid.tile
+
+    def edges(level: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        v = grid.tile_view(level, a, b)
+        return source_pixel_edges(v.zoom, v.cy, v.cx, r, source.height, source.width)
+
+    def block(zoom: float, rows: list[int], cols: list[int]) -> dict:
+        level = level_of[zoom]
+        ye = np.concatenate([edges(level, a, cols[0])[0][:-1] for a in rows]
+                            + [edges(level, rows[-1], cols[0])[0][-1:]])
+        xe = np.concatenate([edges(level, rows[0], b)[1][:-1] for b in cols]
+                            + [edges(level, rows[0], cols[-1])[1][-1:]])
+        v = source.area(ye, xe)
+        return {(zoom, a, b): truth_tile(v[:, i * r:(i + 1) * r, j * r:(j + 1) * r])
+                for i, a in enumerate(rows) for j, b in enumerate(cols)}
 
     def tiles(keys):
-        return {key: truth_tile(area_patch(source, grid.tile_view(level_of[key[0]], *key[1:]),
-                                           grid.tile))
-                for key in keys}
+        out = {}
+        for zoom in {k[0] for k in keys}:
+            mine = {k for k in keys if k[0] == zoom}
+            rows = sorted({a for _, a, _ in mine})
+            cols = sorted({b for _, _, b in mine})
+            whole = (len(mine) == len(rows) * len(cols) and rows[-1] - rows[0] == len(rows) - 1
+                     and cols[-1] - cols[0] == len(cols) - 1)
+            if whole:
+                out.update(block(zoom, rows, cols))
+            else:
+                for _, a, b in mine:
+                    out.update(block(zoom, [a], [b]))
+        return out
 
     return tiles
 
 
+TRUTH_WORKERS = min(4, os.cpu_count() or 1)
+"""Threads computing truth bands ahead of the writer (reading and resampling release the
+GIL)."""
+
+
+def truth_batch(tile: int) -> int:
+    """Tiles per band of a truth pyramid: about 1024 x 1024 pixels (a band is one read)."""
+    return max(16, (1024 // tile) ** 2)
+
+
 def truth_steps(image: object, out_zarr: str | Path, grid: PyramidGrid,
-                batch: int = 16, overwrite: bool = False,
+                batch: int | None = None, overwrite: bool = False,
                 placement: Placement | None = None) -> Iterator[tuple[int, int]]:
     """:func:`pyramid_steps` of the ground truth of ``image`` (a path, an array or a
     :class:`data.ImageSource`) on ``grid``: tile = the area-resampled view (edge replication
@@ -335,8 +413,9 @@ def truth_steps(image: object, out_zarr: str | Path, grid: PyramidGrid,
     if placement is None:
         placement = (image_placement(image) if path else None) or image_placement(source)
     return pyramid_steps(out_zarr, grid, channels, dtype, truth_tiles(source, grid),
-                         batch=batch, name="truth", attrs={"kind": "truth", "image": src},
-                         overwrite=overwrite, placement=placement)
+                         batch=batch or truth_batch(grid.tile), name="truth",
+                         attrs={"kind": "truth", "image": src},
+                         overwrite=overwrite, placement=placement, workers=TRUTH_WORKERS)
 
 
 def export_renderer(renderer: Renderer, out_zarr: str | Path, octaves: int | None = None,
@@ -365,7 +444,8 @@ def truth_grid(source, view_size: int, octaves: int) -> PyramidGrid:
 
 
 def export_truth(image: object, out_zarr: str | Path, view_size: int, octaves: int,
-                 progress: bool = True, batch: int = 16, overwrite: bool = False) -> Path:
+                 progress: bool = True, batch: int | None = None,
+                 overwrite: bool = False) -> Path:
     """Write the ground-truth pyramid of ``image`` (a path or a :class:`data.ImageSource`) on
     :func:`truth_grid`: tile = area-resampled view."""
     from ..data import ImageSource, open_source

@@ -46,6 +46,7 @@ from ..model.generator import Generator, latent
 from .consistency import consistency_loss
 from .distributed import Dist, rank_seed
 from .losses import d_logistic, detail, g_nonsaturating, r1_penalty, reconstruction
+from .prefetch import Prefetch
 from .resume import preset_changes
 from .run_start import RunStart, probe_sources
 
@@ -155,6 +156,7 @@ class Trainer:
         self._schedule, self.planned_kimg = schedule, None
         self.dataset = PatchDataset(sources, g_cfg.octaves, g_cfg.resolution, seed=self.rng,
                                     schedule=schedule, extra_octaves=t.extra_octaves)
+        self.prefetch = Prefetch(self.dataset, self.rng)
         self._rec_factors = torch.tensor([t.reconstruction_factor(k)
                                           for k in range(g_cfg.octaves)])
         if self.dataset.channels != g_cfg.channels:
@@ -212,6 +214,7 @@ class Trainer:
     def close(self) -> None:
         """Release the run folder (training ends; :meth:`save` takes it again if needed).
         A new run that never saved a checkpoint is removed, like a failed start."""
+        self.prefetch.close()
         self._start.abandon()
 
     def __enter__(self) -> Trainer:
@@ -242,6 +245,7 @@ class Trainer:
         self._set_plan(steps * self.cfg.batch / 1000)
 
     def _set_plan(self, planned_kimg: float | None) -> None:
+        self.prefetch.drop()  # drawn from the old schedule
         self.planned_kimg = planned_kimg
         schedule = self._schedule
         if planned_kimg is not None:
@@ -264,7 +268,9 @@ class Trainer:
             self.step_count)
         if self.is_main:
             self._start.hold(self.step_count)
-            rng = checkpoint.capture_rng(numpy_rng=self.rng)
+            state = np.random.default_rng()  # the draws as of this step, not a prefetch's
+            state.bit_generator.state = self.prefetch.rng_state()
+            rng = checkpoint.capture_rng(numpy_rng=state)
             path = checkpoint.save_checkpoint(self.run_dir, self.step_count, self.kimg,
                                               self.modules(), self.optimizers(), rng=rng,
                                               metrics=metrics)
@@ -294,10 +300,12 @@ class Trainer:
         t0 = time.perf_counter()
         t, dev = self.cfg, self.device
         if self.dist is not None:  # this rank's draws for this step, whatever came before
-            seq = rank_seed(self.seed, self.dist.rank, self.step_count)
-            self.rng.bit_generator.state = np.random.default_rng(seq).bit_generator.state
-            torch.manual_seed(int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1)))
-        batch = self.dataset.draw(self.rank_batch, self.kimg)
+            torch.manual_seed(int(self._step_seed().generate_state(1, np.uint64)[0]
+                                  >> np.uint64(1)))
+        batch = self.prefetch.take(self.rank_batch, self.kimg)
+        if batch is None:
+            self._seed_draws()
+            batch = self.dataset.draw(self.rank_batch, self.kimg)
         real = batch.images.to(dev)
         zoom, cy, cx = batch.zoom.to(dev), batch.cy.to(dev), batch.cx.to(dev)
         view_zoom = batch.render_zoom.to(dev)  # = zoom, except beyond the data
@@ -360,6 +368,15 @@ class Trainer:
             octave_probabilities=self.dataset.schedule.probabilities(self.kimg).tolist(),
             seconds=seconds,
         )
+
+    def _step_seed(self) -> np.random.SeedSequence:
+        return rank_seed(self.seed, self.dist.rank, self.step_count)
+
+    def _seed_draws(self) -> None:
+        """A distributed run draws each step from this rank's seed for that step."""
+        if self.dist is not None:
+            seq = self._step_seed()
+            self.rng.bit_generator.state = np.random.default_rng(seq).bit_generator.state
 
     def _rec_pool(self, octave: torch.Tensor) -> torch.Tensor | None:
         """Per sample, the block the reconstruction averages (``reconstruction_lowpass``):
@@ -430,7 +447,10 @@ class Trainer:
             path = None
             if self.step_count % every == 0 or self.step_count == steps:
                 path = str(self.save({"losses": event.losses}))
+            if self.step_count < steps:  # the next batch is read while the caller looks
+                self.prefetch.start(self.rank_batch, self.kimg, self._seed_draws)
             yield StepEvent(**{**event.__dict__, "total_steps": steps, "checkpoint": path})
+        self.prefetch.drop()
         if self.step_count < steps and self.step_count % every != 0:  # stopped early
             self.save()
 
