@@ -104,10 +104,11 @@ def test_gradcheck_float64():
 
 
 def test_rendering_reads_through_stored_tables_that_follow_the_grid():
-    """Without gradients the float64 grids and their prefixes are made once and reused (each
-    view read from windows of the whole grids' tables): the read equals the training read of
-    the batch, near the scene's edges too, and an update of a grid (an optimiser step, a loaded
-    checkpoint) is seen by the next read."""
+    """Rendering (inference mode, or grids that need no gradient: the EMA generator) makes the
+    float64 grids and their prefixes once and reuses them (each view read from windows of the
+    whole grids' tables): the read equals the training read of the batch, near the scene's
+    edges too, and an update of a grid (an optimiser step, a loaded checkpoint) is seen by the
+    next read. Training's passes without gradients make none."""
     torch.manual_seed(2)
     memory = SpatialMemory(channels=3, levels=3, cells=4, extent=(1.0, 1.25))
     for grid in memory.grids:
@@ -121,12 +122,15 @@ def test_rendering_reads_through_stored_tables_that_follow_the_grid():
     tables = memory._tables[1]
     assert torch.allclose(rendered, trained, atol=1e-6)
     with torch.no_grad():
+        assert memory.tables() is None  # a training model's no-grad pass: the torch read
+        memory.requires_grad_(False)  # a model that only renders
         assert memory.tables() is tables  # kept
         memory.grids[2].mul_(-1)
         again = memory(16, 4, zoom, cy, cx, channels=2)
         assert memory.tables() is not tables
-    expected = memory(16, 4, zoom, cy, cx, channels=2).detach()
-    assert torch.allclose(again, expected, atol=1e-6)
+    memory.requires_grad_(True)
+    expected = memory(16, 4, zoom, cy, cx, channels=2).detach()  # the training read
+    assert memory.tables() is None and torch.allclose(again, expected, atol=1e-6)
     assert not torch.allclose(again, rendered[:, :2], atol=1e-3)
 
 

@@ -345,11 +345,14 @@ class Preset:
 
 
 MAX_OCTAVES = 20
-MEMORY_MAX_CELLS = 1024
-"""Finest spatial-memory grid chosen automatically, in cells per scene unit (8 channels of
-1024^2 cells: 32 MiB of float32 weights, three times that with Adam's moments)."""
 """Deepest zoom a run may have: views 2**-20 of the scene wide, whose pixels are still far above
 the resolution of the float64 coordinates (and of any image a run could learn from)."""
+MEMORY_MAX_CELLS = 512
+"""Finest spatial-memory grid chosen automatically, in cells per scene unit (8 channels of
+512^2 cells, and a colour level of 1024^2: 5.9 million values over all levels). A coarse view
+reads every cell of every level, so a training step's cost grows with the finest grid: with
+1024 (24 million values) a `small` step of an 8-octave run took 1.8 s against 1.1 s on the
+4-octave sample (docs/benchmarks.md, "Whole slides")."""
 
 
 def _is_number(value: Any) -> bool:

@@ -63,54 +63,72 @@ def _window(lo_t: float, hi_t: float, n: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _tent_halves(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The integrals of a tent's rising half ``1 + s`` over ``[-1, min(u, 0)]`` and of its
-    falling half ``1 - s`` over ``[0, min(u, 1)]`` (``u``: distance from its centre)."""
-    rise = u.clamp(-1, 0) + 1
-    fall = u.clamp(0, 1)
-    return 0.5 * rise * rise, fall - 0.5 * fall * fall
+def _band(t: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nonzero tent means of pixels ``[t[..., i], t[..., i+1]]`` (``t [..., S + 1]``
+    increasing, cell units) on an ``n``-cell curve: ``(pixel, cell, weight)``, ``pixel`` the
+    flat index over ``[..., S]``. A pixel meets only the tents of cells ``ceil(t_i) - 1 ..
+    floor(t_{i+1}) + 1`` (clamped to the curve), so the cost is the cells and pixels, not
+    their product. The first cell's tent is 1 below its centre and the last cell's 1 above
+    its centre (the constant extension)."""
+    a, b = t[..., :-1].reshape(-1), t[..., 1:].reshape(-1)
+    lo = np.clip(np.ceil(a - 1), 0, n - 1).astype(np.int64)
+    hi = np.clip(np.floor(b + 1), 0, n - 1).astype(np.int64)
+    count = hi - lo + 1
+    pixel = np.repeat(np.arange(a.size), count)
+    cell = lo[pixel] + np.arange(pixel.size) - np.repeat(np.cumsum(count) - count, count)
+
+    def integral(edge: np.ndarray) -> np.ndarray:  # the tent's integral from -inf to edge
+        u = edge - cell
+        rise, fall = (np.clip(u, -1, 0) + 1), np.clip(u, 0, 1)
+        rise, fall = 0.5 * rise * rise, fall - 0.5 * fall * fall
+        rise = np.where(cell == 0, np.minimum(u, 0), rise)
+        fall = np.where(cell == n - 1, np.maximum(u, 0), fall)
+        return rise + fall
+
+    weight = (integral(b[pixel]) - integral(a[pixel])) / (b - a)[pixel]
+    return pixel, cell, weight
+
+
+def window_weights(t: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For a batch of pixel edges ``t [B, S + 1]`` (float64, cell units) on an ``n``-cell
+    curve: each view's window of cells (``lo [B]``, :func:`_window`: at least two cells) and
+    its tent-mean weights over it, ``w [B, S, width]`` (zero past each view's own width
+    ``hi - lo``; ``width`` the widest), so that ``w[b, :, :hi_b - lo_b] @ M[lo_b:hi_b]`` is
+    the pixels' mean of the curve through ``M``. One vectorised pass for the batch."""
+    B, S = t.shape[0], t.shape[1] - 1
+    lo = np.clip(np.floor(t.min(axis=1)), 0, max(n - 2, 0)).astype(np.int64)
+    hi = np.maximum(np.minimum(np.ceil(t.max(axis=1)).astype(np.int64) + 1, n),
+                    np.minimum(lo + 2, n))
+    pixel, cell, weight = _band(t, n)
+    view = pixel // S
+    keep = (cell >= lo[view]) & (cell < hi[view])  # the band's outermost tents weigh 0 there
+    pixel, cell, weight, view = pixel[keep], cell[keep], weight[keep], view[keep]
+    out = np.zeros((B, S, int((hi - lo).max())))
+    out[view, pixel % S, cell - lo[view]] = weight
+    return lo, hi, out
 
 
 def area_weights(t: torch.Tensor, lo: int, hi: int, n: int) -> torch.Tensor:
     """``w [S, hi - lo]``: the mean over ``[t_i, t_{i+1}]`` of the tent of each cell ``lo ..
     hi-1`` of an ``n``-cell curve (``t [S + 1]`` increasing pixel edges in cell units from
-    the first centre; float64). The first cell's tent is 1 below its centre and the last
-    cell's 1 above its centre (the constant extension), so ``w @ M`` is the pixels' mean of
-    the curve through ``M``."""
-    t = t.to(torch.float64)
-    u = t[:, None] - torch.arange(lo, hi, dtype=torch.float64, device=t.device)
-    rise, fall = _tent_halves(u)
-    if lo == 0:
-        rise[:, 0] = u[:, 0].clamp(max=0)
-    if hi == n:
-        fall[:, -1] = u[:, -1].clamp(min=0)
-    return (rise + fall).diff(dim=0) / t.diff()[:, None]
+    the first centre; float64), so that ``w @ M[lo:hi]`` is the pixels' mean of the curve
+    through ``M`` when ``[lo, hi)`` holds every cell the pixels meet (:func:`_band`)."""
+    pixel, cell, weight = _band(t.detach().to("cpu", torch.float64).numpy(), n)
+    keep = (cell >= lo) & (cell < hi)
+    out = np.zeros((t.shape[0] - 1, hi - lo))
+    out[pixel[keep], cell[keep] - lo] = weight[keep]
+    return torch.from_numpy(out).to(t.device)
 
 
 def sparse_area_weights(t: np.ndarray, n: int):
     """:func:`area_weights` over all ``n`` cells as a sparse matrix ``[S, n]`` (scipy CSR,
-    float64): a pixel ``[t_i, t_{i+1}]`` meets only the tents of cells ``ceil(t_i) - 1 ..
-    floor(t_{i+1}) + 1`` (clamped to the grid), so a read of a whole level costs its cells,
-    not their square (the memory's start reads every level over every finer level's cells)."""
+    float64): a read of a whole level costs its cells, not their square (the memory's start
+    reads every level over every finer level's cells)."""
     import scipy.sparse as sp
 
     t = np.asarray(t, np.float64)
-    lo = np.clip(np.ceil(t[:-1] - 1), 0, n - 1).astype(np.int64)
-    hi = np.clip(np.floor(t[1:] + 1), 0, n - 1).astype(np.int64)
-    count = hi - lo + 1
-    rows = np.repeat(np.arange(t.size - 1), count)
-    cells = lo[rows] + np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count)
-
-    def integral(edge: np.ndarray) -> np.ndarray:  # the tent's integral from -inf to edge
-        u = edge - cells
-        rise, fall = (np.clip(u, -1, 0) + 1), np.clip(u, 0, 1)
-        rise, fall = 0.5 * rise * rise, fall - 0.5 * fall * fall
-        rise = np.where(cells == 0, np.minimum(u, 0), rise)
-        fall = np.where(cells == n - 1, np.maximum(u, 0), fall)
-        return rise + fall
-
-    w = (integral(t[1:][rows]) - integral(t[:-1][rows])) / (t[1:] - t[:-1])[rows]
-    return sp.csr_array((w, (rows, cells)), shape=(t.size - 1, n))
+    pixel, cell, weight = _band(t, n)
+    return sp.csr_array((weight, (pixel, cell)), shape=(t.size - 1, n))
 
 
 def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
@@ -119,18 +137,42 @@ def footprint_mean(grid: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> to
 
     ``ty``, ``tx``: ``[B, S + 1]`` pixel edges in cell units measured from the first centre
     (increasing). Returns ``[B, C, S_y, S_x]``: pixel (i, j) is the mean over
-    ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``, ``W_y M W_x^T`` (:func:`area_weights`) over the
+    ``[ty_i, ty_{i+1}] x [tx_j, tx_{j+1}]``, ``W_y M W_x^T`` (:func:`window_weights`) over the
     window of cells each view covers (a zoomed-in view reads a few cells of a fine level, not
-    the whole grid, and views far apart do not share a window)."""
+    the whole grid, and views far apart do not share a window). The gradient
+    (:class:`_WindowMeans`) adds every view's ``W_y^T G W_x`` into one gradient of the grid."""
     _, ny, nx = grid.shape
-    out = []
-    for b in range(ty.shape[0]):
-        y0, y1 = _window(ty[b].min().item(), ty[b].max().item(), ny)
-        x0, x1 = _window(tx[b].min().item(), tx[b].max().item(), nx)
-        wy = area_weights(ty[b], y0, y1, ny).to(grid.dtype)
-        wx = area_weights(tx[b], x0, x1, nx).to(grid.dtype)
-        out.append(wy @ grid[:, y0:y1, x0:x1] @ wx.T)
-    return torch.stack(out)
+    y0, y1, wy = window_weights(ty.detach().to("cpu", torch.float64).numpy(), ny)
+    x0, x1, wx = window_weights(tx.detach().to("cpu", torch.float64).numpy(), nx)
+    wy = torch.from_numpy(wy).to(grid.device, grid.dtype)
+    wx = torch.from_numpy(wx).to(grid.device, grid.dtype)
+    views = [(int(y0[b]), int(y1[b]), int(x0[b]), int(x1[b]),
+              wy[b, :, :y1[b] - y0[b]], wx[b, :, :x1[b] - x0[b]]) for b in range(len(y0))]
+    return _WindowMeans.apply(grid, views)
+
+
+class _WindowMeans(torch.autograd.Function):
+    """``out[b] = W_y[b] M[:, window b] W_x[b]^T``; the backward makes one zero gradient of
+    ``M`` and adds each view's ``W_y^T G_b W_x`` into its window (autograd's slices would
+    make a zero gradient of the whole grid per view: for a whole slide's memory, tens of
+    millions of values per view and level)."""
+
+    @staticmethod
+    def forward(grid: torch.Tensor, views: list) -> torch.Tensor:
+        return torch.stack([wy @ grid[:, y0:y1, x0:x1] @ wx.T
+                            for y0, y1, x0, x1, wy, wx in views])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        grid, views = inputs
+        ctx.views, ctx.shape = views, grid.shape
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        out = grad.new_zeros(ctx.shape)
+        for b, (y0, y1, x0, x1, wy, wx) in enumerate(ctx.views):
+            out[:, y0:y1, x0:x1] += wy.T @ grad[b] @ wx
+        return out, None
 
 
 def read_levels(grids: list[torch.Tensor], cells: list[int], wy: torch.Tensor,
@@ -303,9 +345,14 @@ class SpatialMemory(nn.Module):
 
     def tables(self) -> MemoryTables | None:
         """The grids' :class:`MemoryTables`, kept while no grid changes (:func:`_stamp`: an
-        optimiser step or a loaded checkpoint makes new ones), where no gradient is wanted
-        (rendering); ``None`` where one is (training)."""
-        if torch.is_grad_enabled() and any(g.requires_grad for g in self.grids):
+        optimiser step or a loaded checkpoint makes new ones), for rendering: a model whose
+        grids need no gradient (the EMA generator) or any model under ``inference_mode``.
+        ``None`` in training, also in its passes without gradients (the discriminator's fakes,
+        the consistency teacher): the grids change every step there, and the tables of a whole
+        slide's memory (float64 copies and prefixes of tens of millions of values) would cost
+        more than the windows the views read."""
+        if (any(g.requires_grad for g in self.grids)
+                and not torch.is_inference_mode_enabled()):
             return None
         key = tuple(_stamp(g) for g in self.grids)
         if self._tables is None or self._tables[0] != key:

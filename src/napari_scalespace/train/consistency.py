@@ -11,10 +11,13 @@ teacher pixel t with student pixel i, in teacher pixels (zero outside the studen
 
 With probability 1/2 the student is detached (the teacher learns from the student), otherwise
 the teacher (the student learns from the teacher; it is then rendered without a graph).
-:func:`consistency_loss` does all of it: draw, render, detach, compare.
+:func:`consistency_loss` does all of it: draw (:func:`draw_teachers`), render, detach,
+compare.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -68,15 +71,34 @@ def consistency_l1(student: torch.Tensor, teacher: torch.Tensor, factor: torch.T
     return (per_sample / covered.clamp_min(1)).mean()
 
 
-def consistency_loss(G: torch.nn.Module, z: torch.Tensor, zoom: torch.Tensor, cy: torch.Tensor,
-                     cx: torch.Tensor, student: torch.Tensor, rng: np.random.Generator
-                     ) -> torch.Tensor:
-    """The scale-consistency loss of ``student``, the render ``G(z, zoom, cy, cx)``: each
-    sample's teacher drawn (:func:`zoom_out_exponent`, :func:`..geometry.zoomed_out`) and
-    rendered, one side detached by a fair coin (``rng``), :func:`consistency_l1`."""
+class Teachers(NamedTuple):
+    """The teachers of a batch: their zooms, the zoom-out factors, and whether the teacher
+    is the side that learns (the student is then detached)."""
+
+    zoom: np.ndarray
+    factor: np.ndarray
+    teacher_learns: bool
+
+
+def draw_teachers(zoom: torch.Tensor, rng: np.random.Generator) -> Teachers:
+    """Each sample's teacher (:func:`zoom_out_exponent`, :func:`..geometry.zoomed_out`) and the
+    fair coin that picks the side that learns, drawn from ``rng`` in that order."""
     levels = zoom.detach().cpu().numpy()
     teacher_zoom, factor = zoomed_out(levels, zoom_out_exponent(levels, rng))
-    teacher_learns = rng.random() < 0.5
+    return Teachers(teacher_zoom, factor, bool(rng.random() < 0.5))
+
+
+def consistency_loss(G: torch.nn.Module, z: torch.Tensor, zoom: torch.Tensor, cy: torch.Tensor,
+                     cx: torch.Tensor, student: torch.Tensor,
+                     rng: np.random.Generator | None = None,
+                     teachers: Teachers | None = None) -> torch.Tensor:
+    """The scale-consistency loss of ``student``, the render ``G(z, zoom, cy, cx)``: each
+    sample's teacher drawn (:func:`draw_teachers` from ``rng``, unless ``teachers`` were drawn
+    already) and rendered, one side detached by the coin, :func:`consistency_l1`. (A caller
+    that knows the teacher learns can backward its other losses first and pass a detached
+    student: the student's graph is then gone before the teacher's is built.)"""
+    teacher_zoom, factor, teacher_learns = (teachers if teachers is not None
+                                            else draw_teachers(zoom, rng))
     with torch.set_grad_enabled(teacher_learns and torch.is_grad_enabled()):
         teacher = G(z, torch.from_numpy(teacher_zoom).to(zoom), cy, cx)  # no graph: detached
     if teacher_learns:

@@ -43,7 +43,7 @@ from ..geometry import pixels_per_cell, scene_extent
 from ..model.config import Preset
 from ..model.discriminator import Discriminator
 from ..model.generator import Generator, latent
-from .consistency import consistency_loss
+from .consistency import consistency_loss, draw_teachers
 from .distributed import Dist, rank_seed
 from .losses import d_logistic, detail, g_nonsaturating, r1_penalty, reconstruction
 from .prefetch import Prefetch
@@ -347,11 +347,17 @@ class Trainer:
                     det = detail(fake, real, weight, rms=t.detail_rms)
                     losses["detail"] = det.item()
                     g_loss = g_loss + t.detail_weight * det
+        self.g_opt.zero_grad(set_to_none=True)
         if t.consistency_weight > 0 and self.step_count % t.consistency_interval == 0:
-            c_loss = consistency_loss(self.G, z, view_zoom, cy, cx, fake, self.rng)
+            teachers = draw_teachers(view_zoom, self.rng)
+            student = fake
+            if teachers.teacher_learns:  # free the student's graph before the teacher's
+                g_loss.backward()
+                g_loss, student = g_loss.detach(), fake.detach()
+            c_loss = consistency_loss(self.G, z, view_zoom, cy, cx, student,
+                                      teachers=teachers)
             losses["consistency"] = c_loss.item()
             g_loss = g_loss + t.consistency_weight * c_loss
-        self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         if self.dist is not None:
             self.dist.average_grads(self.G)
