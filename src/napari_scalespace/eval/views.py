@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from ..data import ImageSource
-from ..data._area import apply_area, area_matrix
 from ..data.patches import area_patch
 from ..geometry import (
     View,
@@ -81,9 +80,7 @@ class BicubicViews:
         self.channels = source.channels
         self.extent = scene_extent(source.height, source.width)
         ye, xe = raster_source_edges(self.extent, self.resolution, source.height, source.width)
-        r0, r1, wy = area_matrix(ye, source.height)
-        c0, c1, wx = area_matrix(xe, source.width)
-        coarse = np.clip(apply_area(wy, source.read(r0, r1, c0, c1), wx), 0, 1)
+        coarse = source.area(ye, xe)  # from the stored level that serves it
         assert coarse.shape[1:] == raster_shape(self.extent, self.resolution)
         self.coarse = torch.from_numpy(np.ascontiguousarray(coarse, dtype=np.float32))
 
