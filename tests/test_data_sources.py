@@ -313,3 +313,29 @@ def test_samples_open_as_1024_square_rgb_under_400_kb(name):
 def test_unknown_sample_name_raises():
     with pytest.raises(ValueError, match=r"unknown sample 'mars'"):
         sample_path("mars")
+
+
+def test_an_ome_zarr_at_a_url_is_read_through_fsspec_with_its_pixel_size():
+    """Any fsspec URL (here the in-memory file system; s3://, https:// alike with a network)."""
+    from ome_zarr.format import FormatV05
+    from ome_zarr.writer import write_multiscale
+
+    from napari_scalespace.data.collection import parse_image_arg
+    from napari_scalespace.data.pixel_size import PixelSize, read_pixel_size
+
+    a = rgb8(64, 48)
+    local = zarr.open_group("memory://slide.ome.zarr", mode="w", zarr_format=3)
+    write_multiscale([a.transpose(2, 0, 1), a[::2, ::2].transpose(2, 0, 1)], local,
+                     fmt=FormatV05(), axes=[{"name": "c", "type": "channel"},
+                                            {"name": "y", "type": "space"},
+                                            {"name": "x", "type": "space"}],
+                     scale={"y": 0.25, "x": 0.25}, axes_units={"y": "micrometer",
+                                                                "x": "micrometer"})
+    src = open_source("memory://slide.ome.zarr")
+    assert (src.name, src.height, src.width, src.n_levels) == ("slide.ome.zarr", 64, 48, 2)
+    np.testing.assert_allclose(src.read(5, 60, 7, 41), chw(a)[:, 5:60, 7:41] / 255, atol=1e-7)
+    assert read_pixel_size("memory://slide.ome.zarr").ratio(PixelSize(0.25, "um")) == \
+        pytest.approx(1)
+    assert parse_image_arg("s3://bucket/slide.ome.zarr") == ("s3://bucket/slide.ome.zarr", None)
+    path, size = parse_image_arg("s3://bucket/slide.ome.zarr:0.5um")
+    assert path == "s3://bucket/slide.ome.zarr" and size.ratio(PixelSize(0.5, "um")) == 1

@@ -507,11 +507,13 @@ def _read_latest(run: Path) -> str | None:
 
 def recorded_file(path: str, run_dir: str | os.PathLike[str] | None = None) -> str | None:
     """A file path a run recorded (its image, a collection's image) as a file here (or a
-    folder: an OME-Zarr store): as given (absolute, or relative to the working directory),
-    then relative to the run folder; None when neither exists (a run trained from a napari
-    layer, or moved data)."""
+    folder: an OME-Zarr store; a URL is returned as recorded): as given (absolute, or relative
+    to the working directory), then relative to the run folder; None when neither exists (a
+    run trained from a napari layer, or moved data)."""
     if not path:
         return None
+    if "://" in path:  # a URL (an OME-Zarr read through fsspec): as recorded
+        return path
     candidates = [Path(path)] + ([Path(run_dir) / path] if run_dir is not None else [])
     return next((str(c) for c in candidates if c.is_file() or c.is_dir()), None)
 

@@ -9,6 +9,8 @@ then any stored lower-resolution pyramid levels, used only for thumbnails) and a
   files) the first page is read with Pillow instead (whole image, on first read).
 - Zarr (a ``.zarr`` directory, a zarr array or group): an OME-Zarr multiscale group gives its
   full-resolution dataset (and the others as pyramid levels), with axes from its metadata.
+- A URL (``s3://``, ``https://``, ``gs://``, ``memory://``, any fsspec protocol with its
+  package installed): a zarr store read through fsspec, chunk by chunk, like a local one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from ._plane import Plane, axes_from_shape, plane_from_axes
 
-__all__ = ["open_array", "open_levels", "open_path", "open_zarr"]
+__all__ = ["is_url", "open_array", "open_levels", "open_path", "open_url", "open_zarr"]
 
 Opened = tuple[list[Plane], Callable[[], None] | None]
 
@@ -41,7 +43,25 @@ def open_levels(levels: Sequence[Any], name: str) -> list[Plane]:
     return [open_array(a, f"{name}[{i}]") for i, a in enumerate(levels)]
 
 
+def is_url(path: Any) -> bool:
+    """Whether ``path`` is a URL (``protocol://...``) rather than a local path."""
+    return isinstance(path, str) and "://" in path
+
+
+def open_url(url: str) -> list[Plane]:
+    """The planes of a zarr store (an OME-Zarr) at an fsspec URL."""
+    import zarr
+
+    try:
+        node = zarr.open(url, mode="r")
+    except Exception as e:  # fsspec and zarr raise many types (no network, no package)
+        raise ValueError(f"{url}: cannot open as a zarr store ({e})") from None
+    return open_zarr(node, url)
+
+
 def open_path(path: str | os.PathLike[str]) -> tuple[list[Plane], Callable[[], None] | None]:
+    if is_url(path):
+        return open_url(path), None
     p = Path(path)
     if not p.exists():
         raise ValueError(f"{p}: no such file or directory")

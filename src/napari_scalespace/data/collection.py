@@ -192,7 +192,7 @@ def parse_image_arg(text: str) -> tuple[str, PixelSize | None]:
     if os.path.exists(text):
         return text, None
     path, sep, size = text.rpartition(":")
-    if not sep or not path:
+    if not sep or not path or "/" in size:  # no suffix, or a URL's "://"
         return text, None
     try:
         return path, parse_pixel_size(size)

@@ -144,9 +144,19 @@ def parse_pixel_size(text: str | float | PixelSize) -> PixelSize:
 def read_pixel_size(obj: Any) -> PixelSize | None:
     """The pixel size recorded in ``obj``'s metadata (see the module docstring), or None.
 
-    ``obj``: a path (TIFF family, ``.zarr`` directory) or a zarr group; anything else has none.
-    Raises ValueError for metadata that is there but unreadable (a zero or negative size).
+    ``obj``: a path (TIFF family, ``.zarr`` directory), a zarr store's URL or a zarr group;
+    anything else has none. Raises ValueError for metadata that is there but unreadable (a zero
+    or negative size).
     """
+    if isinstance(obj, str) and "://" in obj:  # an OME-Zarr through fsspec
+        import zarr
+
+        try:
+            return _zarr_size(zarr.open(obj, mode="r"))
+        except ValueError:
+            raise
+        except Exception:
+            return None
     if isinstance(obj, str | os.PathLike):
         p = Path(obj)
         if p.is_dir():
