@@ -13,6 +13,7 @@ every level, takes all of torch's threads; :data:`read_level` is the same on one
 """
 
 import math
+import types
 
 import numba
 import numpy as np
@@ -80,8 +81,18 @@ def _read_level(grid, prefix, ty, tx, x0, x1, out):
                 prev[x] = cur[x]
 
 
-read_level = njit(nogil=True, cache=True)(_read_level)
+def _named(f, name: str):
+    """``f`` as a function of another name: numba's cache keys a compiled function by its
+    qualified name and line, not by its options, so the serial and the parallel compilation
+    of one function would share (and load each other's) cache entries."""
+    g = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    g.__qualname__ = name
+    return g
+
+
+read_level = njit(nogil=True, cache=True)(_named(_read_level, "read_level"))
 """One thread: for small reads (a few cells of a deep zoom), where waking threads costs more
 than the read."""
-read_level_parallel = njit(nogil=True, cache=True, parallel=True)(_read_level)
+read_level_parallel = njit(nogil=True, cache=True, parallel=True)(
+    _named(_read_level, "read_level_parallel"))
 """Channels on torch's threads: for reads spanning many cells (coarse zooms)."""
