@@ -15,7 +15,6 @@ that produced them are kept in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import machine_line, rerun_mmap_free, time_side_by_side
-from napari_scalespace.ops import bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
+from napari_scalespace.ops import _fused_cpu, bias_act, filtered_lrelu, lowpass_filter, upfirdn2d
 
 
 @dataclass(frozen=True)
@@ -114,15 +113,11 @@ def measure(case: Case, rounds: int) -> tuple[dict[str, float], dict[str, float]
 
 
 def _without_fused_kernel(call, x):
-    saved = os.environ.get("NAPARI_SCALESPACE_FUSED_CPU")
-    os.environ["NAPARI_SCALESPACE_FUSED_CPU"] = "0"
+    _fused_cpu.ENABLED = False
     try:
         return call(x, "fast")
     finally:
-        if saved is None:
-            del os.environ["NAPARI_SCALESPACE_FUSED_CPU"]
-        else:
-            os.environ["NAPARI_SCALESPACE_FUSED_CPU"] = saved
+        _fused_cpu.ENABLED = True
 
 
 def main(argv: list[str] | None = None) -> int:

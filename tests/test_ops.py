@@ -90,10 +90,12 @@ def test_filtered_lrelu_fast_matches_ref(case, path):
     """All three ways ``fast`` runs: the fused kernel (no gradient needed, 1-D filters), the
     torch passes without autograd (kernel off) and with it."""
     x, fu, fd, kwargs = case
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NAPARI_SCALESPACE_FUSED_CPU", "1" if path == "fused" else "0")
+    try:
+        _fused_cpu.ENABLED = path == "fused"
         xin = x.clone().requires_grad_(True) if path == "torch+grad" else x
         fast = filtered_lrelu(xin, fu, fd, impl="fast", **kwargs).detach()
+    finally:
+        _fused_cpu.ENABLED = True
     # rounding errors scale with the values before the clamp, not with the clamped output
     unclamped = filtered_lrelu(x, fu, fd, impl="ref", **{**kwargs, "clamp": None})
     assert_matches(fast, filtered_lrelu(x, fu, fd, impl="ref", **kwargs),

@@ -34,11 +34,8 @@ import torch
 
 from . import dispatch
 
-
-def enabled() -> bool:
-    """Whether the kernel serves (``NAPARI_SCALESPACE_FUSED_CPU=0`` turns it off: the torch
-    passes run instead; read at each call, so a benchmark can switch it in one process)."""
-    return os.environ.get("NAPARI_SCALESPACE_FUSED_CPU", "1") != "0"
+ENABLED = os.environ.get("NAPARI_SCALESPACE_FUSED_CPU", "1") != "0"
+"""``NAPARI_SCALESPACE_FUSED_CPU=0`` turns the kernel off (the torch passes run instead)."""
 MIN_WORK_PER_THREAD = 1 << 16
 """Up-sampled samples (times channels) per thread below which fewer threads run."""
 _lock = threading.Lock()  # numba's thread pools must not be entered twice at once

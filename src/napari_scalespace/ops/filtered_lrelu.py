@@ -137,7 +137,7 @@ def filtered_lrelu_fast(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
         # commutes with it (lrelu(0) = 0)
         y = bias_act(x, b, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="fast")
         return pad_channels_last(y, pad)
-    if (_fused_cpu.enabled() and not torch.compiler.is_compiling()
+    if (_fused_cpu.ENABLED and not torch.compiler.is_compiling()
             and not _needs_grad(x, fu, fd, b) and _fused_cpu.supported(x, fu, fd)):
         return _fused_cpu.filtered_lrelu_fused(x, fu, fd, b, up, down, pad, gain, slope, clamp,
                                                flip_filter)
